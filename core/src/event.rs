@@ -1,0 +1,150 @@
+//! What an event is inside the core: its kind, the reasons it may be dropped, and the queued
+//! form that waits for delivery.
+
+use crate::id::EventId;
+use crate::purpose::PurposeSet;
+use crate::time::Timestamp;
+use alloc::string::String;
+
+/// The kinds of event the SDK captures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    /// `track(name, properties)`.
+    Track,
+    /// `page(properties)`.
+    Page,
+    /// `identify(userId, traits)`.
+    Identify,
+    /// A recorded change of consent, sent under the essential purposes.
+    ConsentChange,
+}
+
+impl EventKind {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Track => "track",
+            EventKind::Page => "page",
+            EventKind::Identify => "identify",
+            EventKind::ConsentChange => "consent_change",
+        }
+    }
+
+    /// The kind named `name` on the wire or in config.
+    pub fn from_wire(name: &str) -> Option<EventKind> {
+        match name {
+            "track" => Some(EventKind::Track),
+            "page" => Some(EventKind::Page),
+            "identify" => Some(EventKind::Identify),
+            "consent_change" => Some(EventKind::ConsentChange),
+            _ => None,
+        }
+    }
+}
+
+macro_rules! drop_reasons {
+    ($($(#[$doc:meta])* $variant:ident => $name:literal,)*) => {
+        /// Why an event was not sent. Counted by reason; never logged with its content.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum DropReason {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl DropReason {
+            /// Every reason, in the order stats list them.
+            pub const ALL: &'static [DropReason] = &[$(DropReason::$variant,)*];
+
+            /// The snake_case name developers see in stats and diagnostics.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(DropReason::$variant => $name,)*
+                }
+            }
+
+            /// This reason's position in [`DropReason::ALL`].
+            pub fn index(self) -> usize {
+                self as usize
+            }
+        }
+    };
+}
+
+drop_reasons! {
+    /// A purpose the event needs was not granted when it was captured.
+    ConsentDenied => "consent_denied",
+    /// No purpose could be resolved for the event: deny by default.
+    NoPurpose => "no_purpose",
+    /// The event named a purpose the config does not declare.
+    UnknownPurpose => "unknown_purpose",
+    /// The name was missing, empty or not a string.
+    InvalidName => "invalid_name",
+    /// The name is longer than the limit.
+    NameTooLong => "name_too_long",
+    /// Properties were not a JSON object, or could not be serialised (a cycle, a BigInt).
+    InvalidProperties => "invalid_properties",
+    /// Properties are larger than the limit.
+    PropertiesTooLarge => "properties_too_large",
+    /// Properties nest deeper than the limit.
+    PropertiesTooDeep => "properties_too_deep",
+    /// The encoded event is larger than the limit.
+    EventTooLarge => "event_too_large",
+    /// The user id was empty, not a string or too long.
+    InvalidUserId => "invalid_user_id",
+    /// A purpose the queued event needs was withdrawn before it was sent.
+    Purged => "purged",
+    /// The queue was full; the oldest event made room.
+    QueueOverflow => "queue_overflow",
+    /// The endpoint refused the batch with a status that retrying cannot fix.
+    Rejected => "rejected",
+    /// Every allowed attempt failed.
+    RetriesExhausted => "retries_exhausted",
+    /// The event waited longer than the maximum age.
+    Expired => "expired",
+    /// The SDK was shut down or never started.
+    ShutDown => "shut_down",
+}
+
+/// An admitted event waiting for delivery, already encoded as its wire JSON object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueuedEvent {
+    /// Its id, fixed at capture.
+    pub id: EventId,
+    /// Every purpose it needs.
+    pub purposes: PurposeSet,
+    /// When it was captured.
+    pub captured_at: Timestamp,
+    /// How many attempts the endpoint answered with a retryable status.
+    pub attempts: u32,
+    /// The event as a wire-format JSON object.
+    pub wire: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drop_reason_indices_match_their_position() {
+        for (i, reason) in DropReason::ALL.iter().enumerate() {
+            assert_eq!(reason.index(), i);
+            assert!(reason
+                .as_str()
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b == b'_'));
+        }
+    }
+
+    #[test]
+    fn kinds_round_trip_their_wire_names() {
+        for kind in [
+            EventKind::Track,
+            EventKind::Page,
+            EventKind::Identify,
+            EventKind::ConsentChange,
+        ] {
+            assert_eq!(EventKind::from_wire(kind.as_str()), Some(kind));
+        }
+        assert_eq!(EventKind::from_wire("screen"), None);
+    }
+}

@@ -1,0 +1,185 @@
+//! Writing JSON text: string escaping, integers, objects with their commas, and whole values.
+
+use super::Value;
+use alloc::string::String;
+
+/// Appends `s` to `out` as a JSON string literal.
+pub fn write_str(out: &mut String, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(s.len() + 2);
+    out.push('"');
+    let mut plain_from = 0;
+    for (at, byte) in s.bytes().enumerate() {
+        let escape: &str = match byte {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x00..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(s.get(plain_from..at).unwrap_or_default());
+        if escape.is_empty() {
+            out.push_str("\\u00");
+            out.push(HEX[usize::from(byte >> 4)] as char);
+            out.push(HEX[usize::from(byte & 0x0f)] as char);
+        } else {
+            out.push_str(escape);
+        }
+        plain_from = at + 1;
+    }
+    out.push_str(s.get(plain_from..).unwrap_or_default());
+    out.push('"');
+}
+
+/// Appends `n` in decimal.
+pub fn write_u64(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[start..] {
+        out.push(d as char);
+    }
+}
+
+/// Appends a parsed [`Value`] back as compact JSON. Numbers are copied as they were read.
+pub fn write_value(out: &mut String, value: &Value) {
+    match value {
+        Value::Null => out.push_str("null"),
+        Value::Bool(true) => out.push_str("true"),
+        Value::Bool(false) => out.push_str("false"),
+        Value::Number(text) => out.push_str(text),
+        Value::String(s) => write_str(out, s),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_value(out, item);
+            }
+            out.push(']');
+        }
+        Value::Object(members) => {
+            let mut object = ObjectWriter::new(out);
+            for (key, member) in members {
+                write_value(object.key(key), member);
+            }
+            object.finish();
+        }
+    }
+}
+
+/// Writes one JSON object member by member, placing the commas.
+pub struct ObjectWriter<'a> {
+    out: &'a mut String,
+    empty: bool,
+}
+
+impl<'a> ObjectWriter<'a> {
+    /// Opens an object on `out`.
+    pub fn new(out: &'a mut String) -> Self {
+        out.push('{');
+        ObjectWriter { out, empty: true }
+    }
+
+    /// Writes the member name `key` and returns the output for its value.
+    pub fn key(&mut self, key: &str) -> &mut String {
+        if !self.empty {
+            self.out.push(',');
+        }
+        self.empty = false;
+        write_str(self.out, key);
+        self.out.push(':');
+        self.out
+    }
+
+    /// Writes a string member.
+    pub fn str(&mut self, key: &str, value: &str) {
+        write_str(self.key(key), value);
+    }
+
+    /// Writes a string member, or `null` when absent.
+    pub fn opt_str(&mut self, key: &str, value: Option<&str>) {
+        match value {
+            Some(v) => self.str(key, v),
+            None => self.key(key).push_str("null"),
+        }
+    }
+
+    /// Writes an integer member.
+    pub fn u64(&mut self, key: &str, value: u64) {
+        write_u64(self.key(key), value);
+    }
+
+    /// Writes a boolean member.
+    pub fn bool(&mut self, key: &str, value: bool) {
+        self.key(key).push_str(if value { "true" } else { "false" });
+    }
+
+    /// Writes a member whose value is already JSON text.
+    pub fn raw(&mut self, key: &str, json: &str) {
+        self.key(key).push_str(json);
+    }
+
+    /// Closes the object.
+    pub fn finish(self) {
+        self.out.push('}');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_are_escaped_so_any_text_round_trips() {
+        for (input, expected) in [
+            ("plain", "\"plain\""),
+            ("a\"b\\c", "\"a\\\"b\\\\c\""),
+            ("line\nbreak\ttab\r", "\"line\\nbreak\\ttab\\r\""),
+            ("\u{0}\u{1f}", "\"\\u0000\\u001f\""),
+            ("é ☃ 😀 \u{2028}", "\"é ☃ 😀 \u{2028}\""),
+            ("</script>", "\"</script>\""),
+        ] {
+            let mut out = String::new();
+            write_str(&mut out, input);
+            assert_eq!(out, expected);
+            let back: String = serde_json::from_str(&out).unwrap();
+            assert_eq!(back, input);
+        }
+    }
+
+    #[test]
+    fn integers_are_written_in_decimal() {
+        for n in [0, 7, 10, 1_763_800_000_000, u64::MAX] {
+            let mut out = String::new();
+            write_u64(&mut out, n);
+            assert_eq!(out, n.to_string());
+        }
+    }
+
+    #[test]
+    fn objects_place_their_commas() {
+        let mut out = String::new();
+        let mut object = ObjectWriter::new(&mut out);
+        object.str("a", "x");
+        object.opt_str("b", None);
+        object.u64("c", 3);
+        object.bool("d", false);
+        object.raw("e", "[1]");
+        object.finish();
+        assert_eq!(out, r#"{"a":"x","b":null,"c":3,"d":false,"e":[1]}"#);
+        let mut empty = String::new();
+        ObjectWriter::new(&mut empty).finish();
+        assert_eq!(empty, "{}");
+    }
+}

@@ -1,0 +1,959 @@
+//! The Consentry state machine: every decision the SDK makes, driven by inputs, answering with
+//! outputs.
+//!
+//! # The loop contract
+//! The shell owns the clock, the network, storage and one timer. After **every** `handle_*` call
+//! it drains [`Consentry::poll_output`] until `None`, performs each output, and re-arms its single
+//! timer to [`Consentry::poll_timeout`], calling [`Consentry::handle_timeout`] when it fires.
+//! Results of sends come back through [`Consentry::handle_send_result`]. Nothing here reads a
+//! clock, touches the network or storage, or panics on any input.
+//!
+//! # Invariants
+//! - No event is queued, persisted or sent unless every purpose it needs was granted when it was
+//!   captured and is still granted: withdrawing a purpose purges the queue and the stored queue,
+//!   and failed sends are filtered again before they are retried.
+//! - Nothing identifying is persisted while no non-essential purpose is granted.
+//! - `admitted + restored = delivered + dropped after admission + queued + in flight`.
+
+use crate::config::Config;
+use crate::consent::{check_context, ConsentContext, ConsentError, ConsentState};
+use crate::endpoint::Endpoint;
+use crate::event::{DropReason, EventKind, QueuedEvent};
+use crate::id::{AnonymousId, BatchId, EventId, Rng};
+use crate::json::{self, Kind};
+use crate::limits::{
+    KEEPALIVE_BUDGET_BYTES, MAX_BATCH_BYTES, MAX_BATCH_EVENTS, MAX_EVENT_BYTES, MAX_NAME_BYTES,
+    MAX_PROPERTIES_BYTES, MAX_PROPERTIES_DEPTH, MAX_SNAPSHOT_BYTES, MAX_USER_ID_BYTES,
+};
+use crate::output::{Notice, Output, Transmission};
+use crate::policy::admit;
+use crate::privacy::PageInfo;
+use crate::purpose::PurposeSet;
+use crate::retry::{classify, SendOutcome, Verdict};
+use crate::snapshot::{self, Identity, StorageKey};
+use crate::stats::Stats;
+use crate::time::{Duration, Timestamp};
+use crate::wire::{self, EventFields};
+use alloc::collections::VecDeque;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+/// How long queue changes are coalesced before they are written to storage. Page hide, consent
+/// withdrawal and adoption write at once.
+pub const PERSIST_DELAY: Duration = Duration::from_millis(1000);
+
+/// How long a request may stay unanswered before it is treated as a network error.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A stored queue that another page saved while visible is adopted only once it is this old
+/// (its page crashed); one saved while hidden is adopted at once (its page may be gone).
+pub const ABANDONED_AFTER: Duration = Duration::from_secs(86_400);
+
+/// Why a batch is in flight.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FlightKind {
+    /// The one regular batch at a time.
+    Regular,
+    /// Sent with keepalive because the page was hidden.
+    Unload,
+}
+
+#[derive(Clone, Debug)]
+struct InFlight {
+    batch_id: BatchId,
+    kind: FlightKind,
+    events: Vec<QueuedEvent>,
+    keepalive_bytes: usize,
+    deadline: Timestamp,
+}
+
+/// The SDK's state machine. See the module documentation for the loop contract.
+#[derive(Clone, Debug)]
+pub struct Consentry {
+    config: Config,
+    consent: ConsentState,
+    granted: PurposeSet,
+    rng: Rng,
+    anonymous_id: AnonymousId,
+    user_id: Option<String>,
+    identity_stored: bool,
+    queue: VecDeque<QueuedEvent>,
+    queued_bytes: usize,
+    in_flight: Vec<InFlight>,
+    flush_deadline: Option<Timestamp>,
+    retry_not_before: Option<Timestamp>,
+    retry_after_until: Option<Timestamp>,
+    failures: u32,
+    flushing: bool,
+    online: bool,
+    hidden: bool,
+    shut_down: bool,
+    persist_deadline: Option<Timestamp>,
+    queue_stored: bool,
+    snapshot_budget: usize,
+    outputs: VecDeque<Output>,
+    stats: Stats,
+}
+
+/// What a page event, track or identify call carries besides its kind.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EventInput<'a> {
+    /// The properties (traits for identify) as JSON text, as `JSON.stringify` wrote them.
+    pub properties: Option<&'a str>,
+    /// Purposes named by the call, overriding rules and defaults.
+    pub purposes: Option<&'a [&'a str]>,
+}
+
+impl Consentry {
+    /// A machine for `config`, started at `now`, with 256 bits of randomness from the platform.
+    pub fn new(config: Config, now: Timestamp, seed: [u64; 4]) -> Self {
+        let mut rng = Rng::from_seed(seed);
+        let consent = ConsentState::new(config.policy.catalog.len(), now);
+        let granted = consent.granted(&config.policy.catalog);
+        Consentry {
+            anonymous_id: AnonymousId(rng.uuid()),
+            rng,
+            consent,
+            granted,
+            config,
+            user_id: None,
+            identity_stored: false,
+            queue: VecDeque::new(),
+            queued_bytes: 0,
+            in_flight: Vec::new(),
+            flush_deadline: None,
+            retry_not_before: None,
+            retry_after_until: None,
+            failures: 0,
+            flushing: false,
+            online: true,
+            hidden: false,
+            shut_down: false,
+            persist_deadline: None,
+            queue_stored: false,
+            snapshot_budget: MAX_SNAPSHOT_BYTES,
+            outputs: VecDeque::new(),
+            stats: Stats::default(),
+        }
+    }
+
+    // ----- getters -----
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The endpoint batches go to.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.config.endpoint
+    }
+
+    /// The purposes granted now.
+    pub fn granted(&self) -> PurposeSet {
+        self.granted
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Events waiting to be sent.
+    pub fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Events sent and not yet answered.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.iter().map(|f| f.events.len()).sum()
+    }
+
+    /// The counters and gauges as JSON.
+    pub fn stats_json(&self) -> String {
+        self.stats.to_json(self.queued(), self.in_flight())
+    }
+
+    /// Whether a flush has finished: no flush is sending and nothing is in flight.
+    pub fn is_idle(&self) -> bool {
+        !self.flushing && self.in_flight.is_empty()
+    }
+
+    /// Whether the SDK was shut down.
+    pub fn is_shut_down(&self) -> bool {
+        self.shut_down
+    }
+
+    /// The visitor's anonymous id.
+    pub fn anonymous_id(&self) -> AnonymousId {
+        self.anonymous_id
+    }
+
+    /// The consent as the page sees it: granted purpose names, whether any choice was recorded,
+    /// and the wire-format `consent_state`.
+    pub fn consent_json(&self) -> String {
+        let catalog = &self.config.policy.catalog;
+        let mut out = String::from("{\"granted\":");
+        crate::consent::write_purpose_names(catalog, self.granted, &mut out);
+        out.push_str(",\"hasChoices\":");
+        out.push_str(if self.consent.has_choices() {
+            "true"
+        } else {
+            "false"
+        });
+        out.push_str(",\"ccpaOptOut\":");
+        out.push_str(if self.consent.opted_out_of_sale() {
+            "true"
+        } else {
+            "false"
+        });
+        out.push_str(",\"state\":");
+        self.consent.write_wire(catalog, &mut out);
+        out.push('}');
+        out
+    }
+
+    // ----- outputs -----
+
+    /// The next command for the shell, if any. Drain until `None` after every input.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// When the shell should call [`Consentry::handle_timeout`] next, if at all.
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        let send = if !self.queue.is_empty() && self.online && !self.regular_in_flight() {
+            match (self.flush_deadline, self.retry_not_before) {
+                (Some(flush), Some(retry)) => Some(flush.max(retry)),
+                (flush, None) => flush,
+                (None, retry) => retry,
+            }
+        } else {
+            None
+        };
+        let answers = self.in_flight.iter().map(|f| f.deadline).min();
+        [send, answers, self.persist_deadline]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    // ----- inputs -----
+
+    /// Restores what an earlier page stored: the consent document, then the identity document.
+    /// Call once, right after [`Consentry::new`], with the texts found in storage.
+    pub fn restore(&mut self, now: Timestamp, consent: Option<&str>, identity: Option<&str>) {
+        if let Some(text) = consent {
+            match snapshot::decode_consent(text, &self.config.policy.catalog, now) {
+                Some(state) => {
+                    self.consent = state;
+                    self.granted = self.consent.granted(&self.config.policy.catalog);
+                }
+                None => self.discard_stored(StorageKey::Consent),
+            }
+        }
+        if let Some(text) = identity {
+            match snapshot::decode_identity(text) {
+                Some(identity) if self.grants_non_essential() => {
+                    self.anonymous_id = identity.anonymous_id;
+                    self.user_id = identity.user_id;
+                    self.identity_stored = true;
+                }
+                Some(_) => self.persist(StorageKey::Identity, None),
+                None => self.discard_stored(StorageKey::Identity),
+            }
+        }
+        self.update_identity_storage();
+    }
+
+    /// Offers a queue stored under another page's key. Returns whether it was taken over (or was
+    /// unreadable), in which case the shell removes that key.
+    pub fn adopt_queue(&mut self, now: Timestamp, text: &str) -> bool {
+        let Some(stored) = snapshot::decode_queue(text, &self.config.policy.catalog) else {
+            self.notify(Notice::StorageDiscarded {
+                key: StorageKey::Queue,
+            });
+            return true;
+        };
+        if !stored.hidden && now.saturating_since(stored.saved_at) < ABANDONED_AFTER {
+            return false;
+        }
+        if stored.discarded > 0 {
+            self.notify(Notice::StorageDiscarded {
+                key: StorageKey::Queue,
+            });
+        }
+        let mut adopted = Vec::with_capacity(stored.events.len());
+        for event in stored.events {
+            if self.holds(event.id) || adopted.iter().any(|e: &QueuedEvent| e.id == event.id) {
+                continue;
+            }
+            self.stats.restored += 1;
+            if let Err(reason) = self.still_sendable(now, &event) {
+                self.drop_events(reason, 1);
+                continue;
+            }
+            adopted.push(event);
+        }
+        for event in adopted.into_iter().rev() {
+            self.queued_bytes += event.wire.len();
+            self.queue.push_front(event);
+        }
+        self.trim_overflow();
+        if !self.queue.is_empty() && self.flush_deadline.is_none() {
+            self.flush_deadline = Some(now);
+        }
+        self.persist_queue(now);
+        self.maybe_send(now);
+        true
+    }
+
+    /// Another tab changed the stored consent (`None`: it was removed). Applies it without
+    /// recording a change event: the other tab already sent one.
+    pub fn handle_consent_sync(&mut self, now: Timestamp, text: Option<&str>) {
+        let catalog = &self.config.policy.catalog;
+        let state = match text {
+            Some(text) => match snapshot::decode_consent(text, catalog, now) {
+                Some(state) => state,
+                None => return,
+            },
+            None => ConsentState::new(catalog.len(), now),
+        };
+        if state == self.consent {
+            return;
+        }
+        let previous_granted = self.granted;
+        let grants_non_essential = !state
+            .granted(catalog)
+            .difference(catalog.essential())
+            .is_empty();
+        self.consent = state;
+        // The tab that made the change stored the identity; do not overwrite it with ours.
+        self.identity_stored |= grants_non_essential;
+        self.after_consent_change(now, None, previous_granted);
+    }
+
+    /// Records the visitor's choices, by purpose name. Returns whether anything changed; the
+    /// whole call is refused if it names an unknown or essential purpose.
+    pub fn handle_consent(
+        &mut self,
+        now: Timestamp,
+        choices: &[(&str, bool)],
+        context: &ConsentContext,
+    ) -> Result<bool, ConsentError> {
+        if self.shut_down {
+            return Err(ConsentError::ShutDown);
+        }
+        check_context(context)?;
+        let catalog = &self.config.policy.catalog;
+        let mut indexed = Vec::with_capacity(choices.len());
+        for &(name, granted) in choices {
+            let index = catalog
+                .index_of(name)
+                .ok_or_else(|| ConsentError::UnknownPurpose(String::from(name)))?;
+            if catalog.essential().contains(index) {
+                return Err(ConsentError::EssentialPurpose(String::from(name)));
+            }
+            indexed.push((index, granted));
+        }
+        let previous = self.wire_consent();
+        let previous_granted = self.granted;
+        if !self.consent.apply(&indexed, context, now) {
+            return Ok(false);
+        }
+        self.after_consent_change(now, Some(previous), previous_granted);
+        Ok(true)
+    }
+
+    /// Records the visitor's CCPA choice: `true` opts out of the sale of their data.
+    pub fn handle_ccpa_opt_out(
+        &mut self,
+        now: Timestamp,
+        opted_out: bool,
+        context: &ConsentContext,
+    ) -> Result<bool, ConsentError> {
+        if self.shut_down {
+            return Err(ConsentError::ShutDown);
+        }
+        check_context(context)?;
+        let previous = self.wire_consent();
+        let previous_granted = self.granted;
+        if !self.consent.apply_ccpa(opted_out, context, now) {
+            return Ok(false);
+        }
+        self.after_consent_change(now, Some(previous), previous_granted);
+        Ok(true)
+    }
+
+    /// `track(name, properties, {purposes})`.
+    pub fn handle_track(
+        &mut self,
+        now: Timestamp,
+        name: &str,
+        input: EventInput<'_>,
+    ) -> Result<EventId, DropReason> {
+        let result = self.capture(now, EventKind::Track, name, input, None, None);
+        self.settle(result)
+    }
+
+    /// `page(properties)`, with what the shell knows of the page (minimised here).
+    pub fn handle_page(
+        &mut self,
+        now: Timestamp,
+        page: &PageInfo,
+        input: EventInput<'_>,
+    ) -> Result<EventId, DropReason> {
+        let page = page.minimised();
+        let result = self.capture(now, EventKind::Page, "page_view", input, None, Some(&page));
+        self.settle(result)
+    }
+
+    /// `identify(userId, traits)`. Once admitted, the user id is attached to later events.
+    pub fn handle_identify(
+        &mut self,
+        now: Timestamp,
+        user_id: &str,
+        input: EventInput<'_>,
+    ) -> Result<EventId, DropReason> {
+        let result = if user_id.is_empty() || user_id.len() > MAX_USER_ID_BYTES {
+            Err(DropReason::InvalidUserId)
+        } else {
+            self.capture(
+                now,
+                EventKind::Identify,
+                "identify",
+                input,
+                Some(user_id),
+                None,
+            )
+        };
+        if result.is_ok() && self.user_id.as_deref() != Some(user_id) {
+            self.user_id = Some(String::from(user_id));
+            if self.identity_stored {
+                self.write_identity();
+            }
+        }
+        self.settle(result)
+    }
+
+    /// Counts an event the shell could not even hand in (a cyclic object, a symbol as name).
+    pub fn handle_rejected_input(&mut self, reason: DropReason) {
+        self.drop_events(reason, 1);
+    }
+
+    /// The timer fired.
+    pub fn handle_timeout(&mut self, now: Timestamp) {
+        let expired: Vec<BatchId> = self
+            .in_flight
+            .iter()
+            .filter(|f| f.deadline <= now)
+            .map(|f| f.batch_id)
+            .collect();
+        for batch_id in expired {
+            self.handle_send_result(now, batch_id, SendOutcome::NetworkError);
+        }
+        if self.persist_deadline.is_some_and(|t| t <= now) {
+            self.persist_queue(now);
+        }
+        self.maybe_send(now);
+    }
+
+    /// The outcome of a [`Transmission`]. Unknown or late batch ids are ignored.
+    pub fn handle_send_result(&mut self, now: Timestamp, batch_id: BatchId, outcome: SendOutcome) {
+        let Some(position) = self.in_flight.iter().position(|f| f.batch_id == batch_id) else {
+            return;
+        };
+        let flight = self.in_flight.swap_remove(position);
+        let count = flight.events.len() as u64;
+        match classify(outcome) {
+            Verdict::Delivered => {
+                self.stats.delivered += count;
+                self.failures = 0;
+                self.retry_not_before = None;
+                self.notify(Notice::Delivered { count });
+            }
+            Verdict::Rejected => {
+                self.failures = 0;
+                self.drop_events(DropReason::Rejected, count);
+            }
+            Verdict::Retry {
+                not_before,
+                counts_as_attempt,
+            } => {
+                self.failures = self.failures.saturating_add(1);
+                self.stats.retries += 1;
+                self.flushing = false;
+                let mut retry = Vec::with_capacity(flight.events.len());
+                for mut event in flight.events {
+                    if counts_as_attempt {
+                        event.attempts = event.attempts.saturating_add(1);
+                        if event.attempts >= self.config.retry.max_attempts {
+                            self.drop_events(DropReason::RetriesExhausted, 1);
+                            continue;
+                        }
+                    }
+                    match self.still_sendable(now, &event) {
+                        Ok(()) => retry.push(event),
+                        Err(reason) => self.drop_events(reason, 1),
+                    }
+                }
+                for event in retry.into_iter().rev() {
+                    self.queued_bytes += event.wire.len();
+                    self.queue.push_front(event);
+                }
+                self.trim_overflow();
+                let backoff = self.config.retry.backoff(self.failures, &mut self.rng);
+                let delay = not_before.map_or(backoff, |asked| asked.max(backoff));
+                self.retry_not_before = Some(now.saturating_add(delay));
+                self.retry_after_until = not_before.map(|asked| now.saturating_add(asked));
+                if !self.queue.is_empty() && self.flush_deadline.is_none() {
+                    self.flush_deadline = Some(now);
+                }
+                let status = match outcome {
+                    SendOutcome::Status { code, .. } => Some(code),
+                    SendOutcome::NetworkError => None,
+                };
+                self.notify(Notice::RetryScheduled { status, delay });
+            }
+        }
+        self.schedule_persist(now);
+        self.maybe_send(now);
+    }
+
+    /// The page became hidden (`true`: `visibilitychange` to hidden or `pagehide`) or visible.
+    /// On hide, what fits the keepalive budget is sent and everything unsent is persisted now.
+    pub fn handle_visibility(&mut self, now: Timestamp, hidden: bool) {
+        self.hidden = hidden;
+        if !hidden {
+            if self.queue_stored {
+                self.schedule_persist(now);
+            }
+            return;
+        }
+        let explicit_wait = self.retry_after_until.is_some_and(|t| t > now);
+        if self.online && !explicit_wait {
+            while !self.queue.is_empty() {
+                let in_flight: usize = self.in_flight.iter().map(|f| f.keepalive_bytes).sum();
+                let budget = KEEPALIVE_BUDGET_BYTES.saturating_sub(in_flight);
+                if !self.send_batch(now, FlightKind::Unload, budget) {
+                    break;
+                }
+            }
+        }
+        self.persist_queue(now);
+    }
+
+    /// The browser went online or offline.
+    pub fn handle_network(&mut self, now: Timestamp, online: bool) {
+        let was_online = self.online;
+        self.online = online;
+        if online && !was_online {
+            if !self.retry_after_until.is_some_and(|t| t > now) {
+                self.retry_not_before = None;
+                self.failures = 0;
+            }
+            self.maybe_send(now);
+        } else if !online {
+            self.flushing = false;
+        }
+    }
+
+    /// A storage write failed (quota, denied). The data stays in memory; a queue write is retried
+    /// with half the budget.
+    pub fn handle_storage_failure(&mut self, now: Timestamp, key: StorageKey) {
+        self.notify(Notice::StorageFailed { key });
+        if key == StorageKey::Queue {
+            self.snapshot_budget /= 2;
+            self.queue_stored = true;
+            self.schedule_persist(now);
+        }
+    }
+
+    /// Sends everything queued now, batch after batch, unless offline or backing off.
+    /// [`Consentry::is_idle`] tells when it has finished.
+    pub fn handle_flush(&mut self, now: Timestamp) {
+        self.flushing = true;
+        self.maybe_send(now);
+        if !self.regular_in_flight() {
+            self.flushing = false;
+        }
+    }
+
+    /// Flushes, persists what is left, and refuses every later event and consent change.
+    pub fn handle_shutdown(&mut self, now: Timestamp) {
+        self.handle_flush(now);
+        self.persist_queue(now);
+        self.shut_down = true;
+    }
+
+    // ----- internals -----
+
+    fn notify(&mut self, notice: Notice) {
+        self.outputs.push_back(Output::Notify(notice));
+    }
+
+    fn persist(&mut self, key: StorageKey, value: Option<String>) {
+        self.outputs.push_back(Output::Persist { key, value });
+    }
+
+    fn discard_stored(&mut self, key: StorageKey) {
+        self.notify(Notice::StorageDiscarded { key });
+        self.persist(key, None);
+    }
+
+    fn drop_events(&mut self, reason: DropReason, count: u64) {
+        if count > 0 {
+            self.stats.count_drop(reason, count);
+            self.notify(Notice::Dropped { reason, count });
+        }
+    }
+
+    fn settle(&mut self, result: Result<EventId, DropReason>) -> Result<EventId, DropReason> {
+        if let Err(reason) = result {
+            self.drop_events(reason, 1);
+        }
+        result
+    }
+
+    fn grants_non_essential(&self) -> bool {
+        !self
+            .granted
+            .difference(self.config.policy.catalog.essential())
+            .is_empty()
+    }
+
+    fn wire_consent(&self) -> String {
+        let mut out = String::with_capacity(256);
+        self.consent
+            .write_wire(&self.config.policy.catalog, &mut out);
+        out
+    }
+
+    fn holds(&self, id: EventId) -> bool {
+        self.queue.iter().any(|e| e.id == id)
+            || self
+                .in_flight
+                .iter()
+                .any(|f| f.events.iter().any(|e| e.id == id))
+    }
+
+    fn regular_in_flight(&self) -> bool {
+        self.in_flight.iter().any(|f| f.kind == FlightKind::Regular)
+    }
+
+    /// Whether a queued event may still go out: consent still covers it and it is not too old.
+    fn still_sendable(&self, now: Timestamp, event: &QueuedEvent) -> Result<(), DropReason> {
+        if !event.purposes.is_subset_of(self.granted) {
+            Err(DropReason::Purged)
+        } else if now.saturating_since(event.captured_at) > self.config.batch.max_event_age {
+            Err(DropReason::Expired)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn capture(
+        &mut self,
+        now: Timestamp,
+        kind: EventKind,
+        name: &str,
+        input: EventInput<'_>,
+        new_user_id: Option<&str>,
+        page: Option<&PageInfo>,
+    ) -> Result<EventId, DropReason> {
+        if self.shut_down {
+            return Err(DropReason::ShutDown);
+        }
+        if name.is_empty() {
+            return Err(DropReason::InvalidName);
+        }
+        if name.len() > MAX_NAME_BYTES {
+            return Err(DropReason::NameTooLong);
+        }
+        let required = self
+            .config
+            .policy
+            .required_purposes(kind, name, input.purposes)?;
+        admit(required, self.granted)?;
+        if let Some(properties) = input.properties {
+            check_properties(properties)?;
+        }
+        let id = EventId(self.rng.uuid());
+        let wire = wire::encode_event(
+            &EventFields {
+                id,
+                kind,
+                name,
+                timestamp: now,
+                purposes: required,
+                anonymous_id: self.anonymous_id,
+                user_id: new_user_id.or(self.user_id.as_deref()),
+                properties: input.properties,
+                page,
+                consent: None,
+            },
+            &self.config.policy.catalog,
+        );
+        if wire.len() > MAX_EVENT_BYTES {
+            return Err(DropReason::EventTooLarge);
+        }
+        self.enqueue(
+            now,
+            QueuedEvent {
+                id,
+                purposes: required,
+                captured_at: now,
+                attempts: 0,
+                wire,
+            },
+        );
+        Ok(id)
+    }
+
+    fn enqueue(&mut self, now: Timestamp, event: QueuedEvent) {
+        self.stats.admitted += 1;
+        if self.queue.is_empty() {
+            self.flush_deadline = Some(now.saturating_add(self.config.batch.flush_interval));
+        }
+        self.queued_bytes += event.wire.len();
+        self.queue.push_back(event);
+        self.trim_overflow();
+        self.schedule_persist(now);
+        self.maybe_send(now);
+    }
+
+    fn trim_overflow(&mut self) {
+        let mut overflow = 0;
+        while self.queue.len() > self.config.batch.max_queue_events {
+            if let Some(oldest) = self.queue.pop_front() {
+                self.queued_bytes -= oldest.wire.len();
+                overflow += 1;
+            }
+        }
+        self.drop_events(DropReason::QueueOverflow, overflow);
+    }
+
+    /// After the recorded consent changed: record the change event (when `previous` is given),
+    /// purge what is no longer granted, keep identity storage in line, persist the choice.
+    fn after_consent_change(
+        &mut self,
+        now: Timestamp,
+        previous: Option<String>,
+        previous_granted: PurposeSet,
+    ) {
+        self.granted = self.consent.granted(&self.config.policy.catalog);
+        let local = previous.is_some();
+        if let Some(previous) = previous {
+            self.record_consent_change(now, &previous);
+        }
+        let withdrawn = previous_granted.difference(self.granted);
+        if !withdrawn.is_empty() {
+            self.purge(now, withdrawn);
+        }
+        let had_non_essential = !previous_granted
+            .difference(self.config.policy.catalog.essential())
+            .is_empty();
+        if had_non_essential && !self.grants_non_essential() {
+            // Every non-essential purpose is gone: later events must not be linkable to earlier
+            // ones. The change event above still carries the old id, so the withdrawal can be
+            // applied to what was collected under it.
+            self.anonymous_id = AnonymousId(self.rng.uuid());
+            self.user_id = None;
+        }
+        self.update_identity_storage();
+        if local {
+            let stored = snapshot::encode_consent(&self.consent, &self.config.policy.catalog);
+            self.persist(StorageKey::Consent, Some(stored));
+        }
+        self.notify(Notice::ConsentChanged);
+        self.maybe_send(now);
+    }
+
+    fn record_consent_change(&mut self, now: Timestamp, previous: &str) {
+        let current = self.wire_consent();
+        let essential = self.config.policy.catalog.essential();
+        let id = EventId(self.rng.uuid());
+        let wire = wire::encode_event(
+            &EventFields {
+                id,
+                kind: EventKind::ConsentChange,
+                name: EventKind::ConsentChange.as_str(),
+                timestamp: now,
+                purposes: essential,
+                anonymous_id: self.anonymous_id,
+                user_id: self.user_id.as_deref(),
+                properties: None,
+                page: None,
+                consent: Some((&current, previous)),
+            },
+            &self.config.policy.catalog,
+        );
+        self.enqueue(
+            now,
+            QueuedEvent {
+                id,
+                purposes: essential,
+                captured_at: now,
+                attempts: 0,
+                wire,
+            },
+        );
+    }
+
+    /// Drops every queued event that needs a withdrawn purpose and rewrites the stored queue now.
+    fn purge(&mut self, now: Timestamp, withdrawn: PurposeSet) {
+        let before = self.queue.len();
+        self.queue.retain(|e| !e.purposes.intersects(withdrawn));
+        let purged = (before - self.queue.len()) as u64;
+        self.queued_bytes = self.queue.iter().map(|e| e.wire.len()).sum();
+        if self.queue.is_empty() {
+            self.flush_deadline = None;
+        }
+        self.drop_events(DropReason::Purged, purged);
+        self.persist_queue(now);
+    }
+
+    /// Persists the identity while a non-essential purpose is granted and erases it otherwise.
+    fn update_identity_storage(&mut self) {
+        let wanted = self.grants_non_essential();
+        if wanted && !self.identity_stored {
+            self.write_identity();
+        } else if !wanted && self.identity_stored {
+            self.persist(StorageKey::Identity, None);
+            self.identity_stored = false;
+        }
+    }
+
+    fn write_identity(&mut self) {
+        let identity = Identity {
+            anonymous_id: self.anonymous_id,
+            user_id: self.user_id.clone(),
+        };
+        self.persist(
+            StorageKey::Identity,
+            Some(snapshot::encode_identity(&identity)),
+        );
+        self.identity_stored = true;
+    }
+
+    fn schedule_persist(&mut self, now: Timestamp) {
+        if self.persist_deadline.is_none() {
+            self.persist_deadline = Some(now.saturating_add(PERSIST_DELAY));
+        }
+    }
+
+    /// Writes everything not yet confirmed (in flight, then queued) that consent still covers,
+    /// or removes the stored queue when there is nothing.
+    fn persist_queue(&mut self, now: Timestamp) {
+        self.persist_deadline = None;
+        let granted = self.granted;
+        let mut unsent = self
+            .in_flight
+            .iter()
+            .flat_map(|f| f.events.iter())
+            .filter(|e| e.purposes.is_subset_of(granted))
+            .chain(self.queue.iter())
+            .peekable();
+        if unsent.peek().is_none() {
+            if self.queue_stored {
+                self.queue_stored = false;
+                self.persist(StorageKey::Queue, None);
+            }
+            return;
+        }
+        let (text, _) = snapshot::encode_queue(unsent, now, self.hidden, self.snapshot_budget);
+        self.queue_stored = true;
+        self.persist(StorageKey::Queue, Some(text));
+    }
+
+    fn maybe_send(&mut self, now: Timestamp) {
+        let can_send = self.online
+            && !self.queue.is_empty()
+            && !self.regular_in_flight()
+            && self.retry_not_before.is_none_or(|t| t <= now);
+        if can_send {
+            let due = self.flushing
+                || self.queue.len() >= self.config.batch.flush_at
+                || self.queued_bytes >= MAX_BATCH_BYTES
+                || self.flush_deadline.is_some_and(|t| t <= now);
+            if due {
+                self.send_batch(now, FlightKind::Regular, MAX_BATCH_BYTES);
+            }
+        }
+        if self.queue.is_empty() && !self.regular_in_flight() {
+            self.flushing = false;
+        }
+    }
+
+    /// Takes events from the front of the queue into one batch of at most `byte_limit` bytes and
+    /// emits it. Returns whether a batch was sent.
+    fn send_batch(&mut self, now: Timestamp, kind: FlightKind, byte_limit: usize) -> bool {
+        let expired_before = self.queue.len();
+        let max_age = self.config.batch.max_event_age;
+        self.queue
+            .retain(|e| now.saturating_since(e.captured_at) <= max_age);
+        let expired = (expired_before - self.queue.len()) as u64;
+        if expired > 0 {
+            self.queued_bytes = self.queue.iter().map(|e| e.wire.len()).sum();
+            self.drop_events(DropReason::Expired, expired);
+        }
+        let batch_id = BatchId(self.rng.uuid());
+        let consent = self.wire_consent();
+        let mut body = wire::begin_batch(
+            batch_id,
+            now,
+            &self.config.api_key,
+            &consent,
+            byte_limit.min(64 * 1024),
+        );
+        let mut events = Vec::new();
+        while let Some(front) = self.queue.front() {
+            let separator = usize::from(!events.is_empty());
+            let fits =
+                body.len() + separator + front.wire.len() + wire::BATCH_END_BYTES <= byte_limit;
+            if events.len() >= MAX_BATCH_EVENTS || !fits {
+                break;
+            }
+            wire::push_event(&mut body, &front.wire, events.is_empty());
+            if let Some(event) = self.queue.pop_front() {
+                self.queued_bytes -= event.wire.len();
+                events.push(event);
+            }
+        }
+        if events.is_empty() {
+            return false;
+        }
+        wire::finish_batch(&mut body);
+        if self.queue.is_empty() {
+            self.flush_deadline = None;
+        }
+        let keepalive_in_flight: usize = self.in_flight.iter().map(|f| f.keepalive_bytes).sum();
+        let keepalive = body.len() <= KEEPALIVE_BUDGET_BYTES.saturating_sub(keepalive_in_flight);
+        self.in_flight.push(InFlight {
+            batch_id,
+            kind,
+            events,
+            keepalive_bytes: if keepalive { body.len() } else { 0 },
+            deadline: now.saturating_add(SEND_TIMEOUT),
+        });
+        self.stats.batches_sent += 1;
+        self.outputs.push_back(Output::Send(Transmission {
+            batch_id,
+            body,
+            keepalive,
+        }));
+        true
+    }
+}
+
+/// Checks properties JSON text against the limits: an object, small and shallow enough.
+fn check_properties(text: &str) -> Result<(), DropReason> {
+    if text.len() > MAX_PROPERTIES_BYTES {
+        return Err(DropReason::PropertiesTooLarge);
+    }
+    match json::validate(text, MAX_PROPERTIES_DEPTH) {
+        Ok(Kind::Object) => Ok(()),
+        Ok(_) | Err(json::JsonError::Syntax) => Err(DropReason::InvalidProperties),
+        Err(_) => Err(DropReason::PropertiesTooDeep),
+    }
+}

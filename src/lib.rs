@@ -1,0 +1,1 @@
+//! The Consentry wasm shell.
