@@ -13,15 +13,14 @@ pub struct Rng {
 }
 
 impl Rng {
-    /// A generator seeded with 256 bits. An all-zero seed, which xoshiro cannot use, is mixed
-    /// into a fixed non-zero state instead of being refused.
+    /// A generator seeded with 256 bits. Each seed word is passed through splitmix64 first, so
+    /// weak seeds (small numbers, all zeros) still start from a well-mixed state.
     pub fn from_seed(seed: [u64; 4]) -> Self {
-        let mut mixer = seed[0] ^ seed[1].rotate_left(16) ^ seed[2].rotate_left(32) ^ seed[3];
-        let mut state = seed;
-        if state == [0; 4] {
-            for word in &mut state {
-                *word = splitmix64(&mut mixer);
-            }
+        let mut state = [0u64; 4];
+        let mut mixer = 0u64;
+        for (word, seed_word) in state.iter_mut().zip(seed) {
+            mixer ^= seed_word;
+            *word = splitmix64(&mut mixer);
         }
         Rng { state }
     }

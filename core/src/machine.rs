@@ -548,7 +548,7 @@ impl Consentry {
         let was_online = self.online;
         self.online = online;
         if online && !was_online {
-            if !self.retry_after_until.is_some_and(|t| t > now) {
+            if self.retry_after_until.is_none_or(|t| t <= now) {
                 self.retry_not_before = None;
                 self.failures = 0;
             }
@@ -742,13 +742,14 @@ impl Consentry {
         previous_granted: PurposeSet,
     ) {
         self.granted = self.consent.granted(&self.config.policy.catalog);
+        let withdrawn = previous_granted.difference(self.granted);
+        if !withdrawn.is_empty() {
+            // Before anything is enqueued: enqueueing may send a batch at once.
+            self.purge(now, withdrawn);
+        }
         let local = previous.is_some();
         if let Some(previous) = previous {
             self.record_consent_change(now, &previous);
-        }
-        let withdrawn = previous_granted.difference(self.granted);
-        if !withdrawn.is_empty() {
-            self.purge(now, withdrawn);
         }
         let had_non_essential = !previous_granted
             .difference(self.config.policy.catalog.essential())

@@ -66,11 +66,11 @@ pub struct Policy {
 impl Policy {
     /// The purposes an event needs: `explicit` when the call named some, else the first matching
     /// rule's, else the defaults. Unknown names and an empty result are drop reasons.
-    pub fn required_purposes<'a>(
+    pub fn required_purposes(
         &self,
         kind: EventKind,
         name: &str,
-        explicit: Option<&[&'a str]>,
+        explicit: Option<&[&str]>,
     ) -> Result<PurposeSet, DropReason> {
         let required = match explicit {
             Some(names) => self
@@ -145,13 +145,14 @@ mod tests {
         let set = |names: &[&str]| with_default.catalog.set_of(names.iter().copied()).unwrap();
         use DropReason::*;
         use EventKind::*;
-        let cases: &[(
-            &Policy,
+        type Case<'a> = (
+            &'a Policy,
             EventKind,
-            &str,
-            Option<&[&str]>,
+            &'a str,
+            Option<&'a [&'a str]>,
             Result<PurposeSet, DropReason>,
-        )] = &[
+        );
+        let cases: &[Case<'_>] = &[
             (
                 &with_default,
                 Track,

@@ -23,7 +23,7 @@ use alloc::vec::Vec;
 pub const SNAPSHOT_VERSION: u64 = 1;
 
 /// The documents the SDK persists.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum StorageKey {
     /// The visitor's recorded choices.
     Consent,

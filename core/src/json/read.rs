@@ -342,7 +342,8 @@ impl Reader<'_> {
     }
 
     /// Reads one escape after its backslash and returns the character it stands for. A lone
-    /// surrogate, which a Rust string cannot hold, becomes U+FFFD.
+    /// surrogate (which `JSON.stringify` writes for a broken JS string) is refused: neither a Rust
+    /// string nor a strict JSON reader at the endpoint can hold one.
     fn escape(&mut self) -> Result<char, JsonError> {
         Ok(match self.next()? {
             b'"' => '"',
@@ -355,22 +356,20 @@ impl Reader<'_> {
             b't' => '\t',
             b'u' => {
                 let first = self.hex4()?;
-                let code = if (0xd800..0xdc00).contains(&first)
-                    && self.bytes.get(self.at..self.at + 2) == Some(b"\\u")
-                {
-                    let rewind = self.at;
+                let code = if (0xd800..0xdc00).contains(&first) {
+                    if self.bytes.get(self.at..self.at + 2) != Some(b"\\u") {
+                        return Err(JsonError::Syntax);
+                    }
                     self.at += 2;
                     let second = self.hex4()?;
-                    if (0xdc00..0xe000).contains(&second) {
-                        0x10000 + ((first - 0xd800) << 10) + (second - 0xdc00)
-                    } else {
-                        self.at = rewind;
-                        first
+                    if !(0xdc00..0xe000).contains(&second) {
+                        return Err(JsonError::Syntax);
                     }
+                    0x10000 + ((first - 0xd800) << 10) + (second - 0xdc00)
                 } else {
                     first
                 };
-                char::from_u32(code).unwrap_or('\u{fffd}')
+                char::from_u32(code).ok_or(JsonError::Syntax)?
             }
             _ => return Err(JsonError::Syntax),
         })
@@ -474,18 +473,19 @@ mod tests {
     }
 
     #[test]
-    fn lone_surrogates_become_replacement_characters() {
+    fn lone_surrogates_are_refused_and_pairs_decoded() {
+        for lone in [
+            r#""\ud800x""#,
+            r#""\udc00""#,
+            r#""\ud800\u0041""#,
+            r#""\ud800""#,
+        ] {
+            assert_eq!(parse(lone, 1), Err(JsonError::Syntax), "{lone}");
+            assert_eq!(validate(lone, 1), Err(JsonError::Syntax), "{lone}");
+        }
         assert_eq!(
-            parse(r#""\ud800x""#, 1),
-            Ok(Value::String("\u{fffd}x".into()))
-        );
-        assert_eq!(
-            parse(r#""\udc00""#, 1),
-            Ok(Value::String("\u{fffd}".into()))
-        );
-        assert_eq!(
-            parse(r#""\ud800\u0041""#, 1),
-            Ok(Value::String("\u{fffd}A".into()))
+            parse(r#""\ud83d\ude00""#, 1),
+            Ok(Value::String("😀".into()))
         );
     }
 

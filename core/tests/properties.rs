@@ -1,0 +1,290 @@
+//! Property tests over random sequences of consent changes, events, time, send results, page
+//! hides, network changes, storage failures and reloads. After every step:
+//! - nothing sent needs a purpose that was not granted when it was captured, nor one the batch's
+//!   own consent state does not grant (the collector's check never fails);
+//! - nothing stored needs a purpose that is not granted now;
+//! - nothing at all is stored before the visitor records a choice;
+//! - `admitted + restored = delivered + dropped after admission + queued + in flight`;
+//! - no batch exceeds its limits and every batch satisfies the wire schema (checked on send).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+mod support;
+
+use consentry_core::json::{self, write_str};
+use consentry_core::snapshot::{decode_queue, encode_queue};
+use consentry_core::{Config, ConsentContext, EventInput, SendOutcome, StorageKey, Timestamp};
+use proptest::prelude::*;
+use serde_json::Value;
+use std::collections::{HashMap, HashSet};
+use support::{status, Harness, CONFIG};
+
+const PURPOSES: [&str; 3] = ["analytics", "advertising", "personalization"];
+
+#[derive(Clone, Debug)]
+enum Op {
+    Consent(usize, bool),
+    Ccpa(bool),
+    Track {
+        explicit: Option<Vec<usize>>,
+        big: bool,
+    },
+    AdTrack,
+    Advance(u64),
+    Respond(u16),
+    NetworkError,
+    Hide,
+    Show,
+    Online(bool),
+    Flush,
+    StorageFailure,
+    Reload,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        3 => (0..3usize, any::<bool>()).prop_map(|(p, g)| Op::Consent(p, g)),
+        1 => any::<bool>().prop_map(Op::Ccpa),
+        6 => (proptest::option::of(proptest::collection::vec(0..3usize, 0..3)), proptest::bool::weighted(0.1))
+            .prop_map(|(explicit, big)| Op::Track { explicit, big }),
+        1 => Just(Op::AdTrack),
+        3 => (0..40_000u64).prop_map(Op::Advance),
+        3 => prop_oneof![Just(200u16), Just(204), Just(400), Just(408), Just(429), Just(500), Just(503)].prop_map(Op::Respond),
+        1 => Just(Op::NetworkError),
+        1 => Just(Op::Hide),
+        1 => Just(Op::Show),
+        1 => any::<bool>().prop_map(Op::Online),
+        1 => Just(Op::Flush),
+        1 => Just(Op::StorageFailure),
+        1 => Just(Op::Reload),
+    ]
+}
+
+struct Model {
+    granted_at_capture: HashMap<String, HashSet<String>>,
+    chose: bool,
+    checked_batches: usize,
+}
+
+fn granted_names(h: &Harness) -> HashSet<String> {
+    let catalog = &h.sdk.config().policy.catalog;
+    catalog
+        .names_of(h.sdk.granted())
+        .map(|p| p.as_str().to_owned())
+        .collect()
+}
+
+fn check(h: &Harness, model: &mut Model) {
+    // Consent changes are captured too, under the essential purpose.
+    for sent in &h.sent[model.checked_batches..] {
+        for event in sent.body["events"].as_array().unwrap() {
+            if event["type"] == "consent_change" {
+                model
+                    .granted_at_capture
+                    .entry(event["id"].as_str().unwrap().to_owned())
+                    .or_insert_with(|| HashSet::from(["necessary".to_owned()]));
+            }
+        }
+    }
+    for sent in &h.sent[model.checked_batches..] {
+        let state = &sent.body["consent_state"];
+        let opted_out = state["ccpa"]["data_sale_opt_out"]["consented"] == Value::Bool(true);
+        for event in sent.body["events"].as_array().unwrap() {
+            let id = event["id"].as_str().unwrap();
+            let captured = model
+                .granted_at_capture
+                .get(id)
+                .unwrap_or_else(|| panic!("sent an event never captured: {id}"));
+            for purpose in event["purposes"].as_array().unwrap() {
+                let purpose = purpose.as_str().unwrap();
+                assert!(
+                    captured.contains(purpose),
+                    "{id} needs {purpose}, not granted at capture"
+                );
+                assert_eq!(
+                    state["gdpr"][purpose]["consented"],
+                    Value::Bool(true),
+                    "{id}: batch state lacks {purpose}"
+                );
+                assert!(
+                    !(opted_out && purpose == "advertising"),
+                    "{id}: sale purpose sent after opt-out"
+                );
+            }
+        }
+    }
+    model.checked_batches = h.sent.len();
+    if let Some(text) = h.storage.get(&StorageKey::Queue) {
+        let granted = granted_names(h);
+        let doc: Value = serde_json::from_str(text).unwrap();
+        for entry in doc["events"].as_array().unwrap() {
+            for purpose in entry["event"]["purposes"].as_array().unwrap() {
+                assert!(
+                    granted.contains(purpose.as_str().unwrap()),
+                    "stored event needs a purpose not granted"
+                );
+            }
+        }
+    }
+    if !model.chose {
+        assert!(
+            h.storage.is_empty(),
+            "storage touched before any choice: {:?}",
+            h.storage.keys()
+        );
+    }
+    h.assert_accounting();
+}
+
+fn run(ops: Vec<Op>) {
+    let mut h = Harness::new(CONFIG);
+    let mut model = Model {
+        granted_at_capture: HashMap::new(),
+        chose: false,
+        checked_batches: 0,
+    };
+    let big = format!(r#"{{"blob":"{}"}}"#, "x".repeat(15_000));
+    let mut reloads = 0u64;
+    for op in ops {
+        match op {
+            Op::Consent(p, granted) => {
+                h.consent(&[(PURPOSES[p], granted)]);
+                model.chose = true;
+            }
+            Op::Ccpa(opt_out) => {
+                h.sdk
+                    .handle_ccpa_opt_out(h.now, opt_out, &ConsentContext::user())
+                    .unwrap();
+                h.drain();
+                model.chose = true;
+            }
+            Op::Track {
+                explicit,
+                big: is_big,
+            } => {
+                let names: Option<Vec<&str>> =
+                    explicit.map(|e| e.iter().map(|&i| PURPOSES[i]).collect());
+                let granted = granted_names(&h);
+                let properties = if is_big {
+                    Some(big.as_str())
+                } else {
+                    Some(r#"{"n":1}"#)
+                };
+                let result = h.sdk.handle_track(
+                    h.now,
+                    "e",
+                    EventInput {
+                        properties,
+                        purposes: names.as_deref(),
+                    },
+                );
+                if let Ok(id) = result {
+                    model
+                        .granted_at_capture
+                        .insert(id.0.to_hyphenated(), granted);
+                }
+                h.drain();
+            }
+            Op::AdTrack => {
+                let granted = granted_names(&h);
+                if let Ok(id) = h.track("ad_click") {
+                    model
+                        .granted_at_capture
+                        .insert(id.0.to_hyphenated(), granted);
+                }
+            }
+            Op::Advance(ms) => h.advance(ms),
+            Op::Respond(code) => {
+                if !h.pending.is_empty() {
+                    h.respond(status(code));
+                }
+            }
+            Op::NetworkError => {
+                if !h.pending.is_empty() {
+                    h.respond(SendOutcome::NetworkError);
+                }
+            }
+            Op::Hide => h.hide(),
+            Op::Show => h.show(),
+            Op::Online(online) => {
+                h.sdk.handle_network(h.now, online);
+                h.drain();
+            }
+            Op::Flush => h.flush(),
+            Op::StorageFailure => {
+                h.sdk.handle_storage_failure(h.now, StorageKey::Queue);
+                h.drain();
+            }
+            Op::Reload => {
+                h.hide();
+                check(&h, &mut model);
+                reloads += 1;
+                h = h.reload(CONFIG, [reloads, 2, 3, 4]);
+                model.checked_batches = 0;
+            }
+        }
+        check(&h, &mut model);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(400),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn invariants_hold_over_random_sessions(ops in proptest::collection::vec(op(), 1..80)) {
+        run(ops);
+    }
+
+    #[test]
+    fn stored_queues_round_trip(names in proptest::collection::vec(".{0,40}", 1..20), attempts in 0u32..20) {
+        let mut h = Harness::new(CONFIG);
+        h.consent(&[("analytics", true)]);
+        h.sdk.handle_network(h.now, false);
+        for name in &names {
+            let mut properties = String::from("{\"name\":");
+            write_str(&mut properties, name);
+            properties.push('}');
+            let _ = h.track_with(if name.is_empty() { "x" } else { name }, Some(&properties), None);
+        }
+        h.hide();
+        let text = h.storage.get(&StorageKey::Queue).cloned().unwrap();
+        let config = Config::from_json(CONFIG).unwrap();
+        let decoded = decode_queue(&text, &config.policy.catalog).unwrap();
+        prop_assert_eq!(decoded.discarded, 0);
+        let mut with_attempts = decoded.events.clone();
+        for e in &mut with_attempts { e.attempts = attempts; }
+        let (again, count) = encode_queue(with_attempts.iter(), Timestamp::from_unix_ms(1), false, usize::MAX);
+        prop_assert_eq!(count, with_attempts.len());
+        prop_assert_eq!(decode_queue(&again, &config.policy.catalog).unwrap().events, with_attempts);
+    }
+
+    #[test]
+    fn decoders_never_panic_on_arbitrary_text(text in ".{0,200}") {
+        let config = Config::from_json(CONFIG).unwrap();
+        let _ = decode_queue(&text, &config.policy.catalog);
+        let _ = consentry_core::snapshot::decode_identity(&text);
+        let _ = consentry_core::snapshot::decode_consent(&text, &config.policy.catalog, Timestamp::ZERO);
+        let _ = Config::from_json(&text);
+        let _ = json::validate(&text, 16);
+    }
+
+    #[test]
+    fn our_reader_accepts_exactly_what_serde_json_accepts(text in "[\\[\\]{}\",:0-9a-z\\\\. -]{0,30}") {
+        let ours = json::parse(&text, 64).is_ok();
+        let validated = json::validate(&text, 64).is_ok();
+        let theirs = serde_json::from_str::<Value>(&text).is_ok();
+        prop_assert_eq!(ours, theirs, "parse disagrees on {:?}", text);
+        prop_assert_eq!(validated, theirs, "validate disagrees on {:?}", text);
+    }
+
+    #[test]
+    fn any_string_survives_the_writer(s in any::<String>()) {
+        let mut out = String::new();
+        write_str(&mut out, &s);
+        prop_assert_eq!(serde_json::from_str::<String>(&out).unwrap(), s.clone());
+        prop_assert_eq!(json::parse(&out, 1).unwrap(), json::Value::String(s));
+    }
+}
