@@ -1,0 +1,215 @@
+//! What crosses between JavaScript and the core: consent calls and event options arrive as the
+//! JSON text `JSON.stringify` made of them; outputs leave as one tagged string each.
+//!
+//! Output strings, read by `js/host.js`:
+//! - `s<batch id><k|->` then the body: send the body, with `keepalive` when `k`;
+//! - `p<c|i|q>=<text>` to store a document, `p<c|i|q>-` to remove it (consent, identity, queue);
+//! - `n<type>` then a newline and the detail JSON: a diagnostic for the page's listeners.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use consentry_core::json::{self, Value};
+use consentry_core::{ConsentContext, ConsentSource, DropReason, Output, StorageKey};
+
+/// The longest consent field, in bytes (document, location, hardware id).
+const MAX_FIELD_BYTES: usize = consentry_core::consent::MAX_CONSENT_FIELD_BYTES;
+
+/// Encodes one core output for the JavaScript host (format in the module docs).
+pub fn encode_output(output: Output) -> String {
+    match output {
+        Output::Send(transmission) => {
+            let mut out = String::with_capacity(transmission.body.len() + 38);
+            out.push('s');
+            transmission.batch_id.0.write_to(&mut out);
+            out.push(if transmission.keepalive { 'k' } else { '-' });
+            out.push_str(&transmission.body);
+            out
+        }
+        Output::Persist { key, value } => {
+            let mut out = String::from(match key {
+                StorageKey::Consent => "pc",
+                StorageKey::Identity => "pi",
+                StorageKey::Queue => "pq",
+            });
+            match value {
+                Some(value) => {
+                    out.push('=');
+                    out.push_str(&value);
+                }
+                None => out.push('-'),
+            }
+            out
+        }
+        Output::Notify(notice) => ["n", notice.kind(), "\n", &notice.detail_json()].concat(),
+    }
+}
+
+/// The storage document a host key letter names.
+pub(crate) fn storage_key(letter: &str) -> Option<StorageKey> {
+    match letter {
+        "c" => Some(StorageKey::Consent),
+        "i" => Some(StorageKey::Identity),
+        "q" => Some(StorageKey::Queue),
+        _ => None,
+    }
+}
+
+/// `setConsent`'s choices: the JSON of an object mapping purpose names to `true`/`false`.
+pub(crate) fn consent_choices(text: &str) -> Result<Vec<(String, bool)>, String> {
+    let value = json::parse(text, 2).ok();
+    let Some(Value::Object(members)) = value else {
+        return Err(String::from(
+            "setConsent takes an object such as {analytics: true}",
+        ));
+    };
+    let mut choices = Vec::with_capacity(members.len());
+    for (name, granted) in members {
+        match granted {
+            Value::Bool(granted) => choices.push((name, granted)),
+            _ => return Err(["consent for `", &name, "` must be true or false"].concat()),
+        }
+    }
+    Ok(choices)
+}
+
+/// A consent call's options: the JSON of `{document, location, hardwareId, source}`, or `None`.
+pub(crate) fn consent_context(text: Option<&str>) -> Result<ConsentContext, String> {
+    let mut context = ConsentContext::user();
+    let Some(text) = text else { return Ok(context) };
+    let Ok(Value::Object(members)) = json::parse(text, 2) else {
+        return Err(String::from("consent options must be an object"));
+    };
+    for (field, value) in members {
+        let text = match value {
+            Value::Null => None,
+            Value::String(s) if s.len() <= MAX_FIELD_BYTES => Some(s),
+            _ => {
+                return Err([
+                    "consent option `",
+                    &field,
+                    "` must be a string of at most 256 bytes",
+                ]
+                .concat())
+            }
+        };
+        match field.as_str() {
+            "document" => context.document = text,
+            "location" => context.location = text,
+            "hardwareId" => context.hardware_id = text,
+            "source" => {
+                context.source = match text.as_deref() {
+                    None | Some("user") => ConsentSource::User,
+                    Some("api") => ConsentSource::Api,
+                    Some(_) => {
+                        return Err(String::from(
+                            "consent option `source` must be \"user\" or \"api\"",
+                        ))
+                    }
+                }
+            }
+            _ => return Err(["consent option `", &field, "` is not known"].concat()),
+        }
+    }
+    Ok(context)
+}
+
+/// The purposes an event call named: the JSON of an array of names, or `None` for none.
+pub(crate) fn purposes(text: Option<&str>) -> Result<Option<Vec<String>>, DropReason> {
+    let Some(text) = text else { return Ok(None) };
+    let Ok(Value::Array(items)) = json::parse(text, 1) else {
+        return Err(DropReason::UnknownPurpose);
+    };
+    let mut names = Vec::with_capacity(items.len());
+    for item in items {
+        match item {
+            Value::String(name) => names.push(name),
+            _ => return Err(DropReason::UnknownPurpose),
+        }
+    }
+    Ok(Some(names))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn consent_choices_are_read_or_refused_with_a_message() {
+        assert_eq!(
+            consent_choices(r#"{"analytics":true,"ads":false}"#),
+            Ok(alloc::vec![
+                ("analytics".into(), true),
+                ("ads".into(), false)
+            ])
+        );
+        assert_eq!(
+            consent_choices(r#"{"analytics":"yes"}"#),
+            Err("consent for `analytics` must be true or false".into())
+        );
+        for bad in ["[]", "true", "", "{\"a\":{\"b\":true}}"] {
+            assert!(consent_choices(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn consent_options_are_read_or_refused_with_a_message() {
+        let context = consent_context(Some(
+            r#"{"document":"v3","location":"banner","hardwareId":null,"source":"api"}"#,
+        ))
+        .unwrap();
+        assert_eq!(context.document.as_deref(), Some("v3"));
+        assert_eq!(context.source, ConsentSource::Api);
+        assert_eq!(consent_context(None), Ok(ConsentContext::user()));
+        assert_eq!(
+            consent_context(Some(r#"{"where":"x"}"#)),
+            Err("consent option `where` is not known".into())
+        );
+        assert_eq!(
+            consent_context(Some(r#"{"source":"robot"}"#)),
+            Err("consent option `source` must be \"user\" or \"api\"".into())
+        );
+        let long = ["{\"document\":\"", &"d".repeat(300), "\"}"].concat();
+        assert!(consent_context(Some(&long)).is_err());
+    }
+
+    #[test]
+    fn purposes_must_be_an_array_of_strings() {
+        assert_eq!(purposes(None), Ok(None));
+        assert_eq!(
+            purposes(Some(r#"["a","b"]"#)),
+            Ok(Some(alloc::vec!["a".into(), "b".into()]))
+        );
+        for bad in ["\"a\"", "[1]", "{}", "", "[[\"a\"]]"] {
+            assert_eq!(
+                purposes(Some(bad)),
+                Err(DropReason::UnknownPurpose),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn outputs_are_tagged_strings() {
+        assert_eq!(
+            encode_output(Output::Persist {
+                key: StorageKey::Queue,
+                value: None
+            }),
+            "pq-"
+        );
+        assert_eq!(
+            encode_output(Output::Persist {
+                key: StorageKey::Consent,
+                value: Some("{}".into())
+            }),
+            "pc={}"
+        );
+        let notice = consentry_core::Notice::Delivered { count: 2 };
+        assert_eq!(
+            encode_output(Output::Notify(notice)),
+            "ndeliver\n{\"count\":2}"
+        );
+        assert_eq!(storage_key("q"), Some(StorageKey::Queue));
+        assert_eq!(storage_key("x"), None);
+    }
+}
