@@ -1,0 +1,220 @@
+// Consentry's public API: a small facade over the wasm core and its browser host.
+//
+// It loads the wasm once per page, buffers calls made before it is ready (keeping the time of
+// each call), serialises properties with the browser's own JSON, and never lets an exception
+// reach the page: bad input is dropped with a reason the core counts, caller mistakes become
+// 'error' diagnostics. Only init() with a bad config rejects, with an Error naming the field.
+
+import initWasm, { Sdk } from './generated/consentry_wasm.js';
+import { Host } from './host.js';
+
+// Longer than any limit the core applies (names 256 B, properties 24 KiB), so clipping a string
+// to this never changes a decision; it only keeps a 10 MB string out of wasm memory.
+const MAX_INPUT_CHARS = 65537;
+
+let loading;
+function loadWasm(url) {
+  loading ??= initWasm({ module_or_path: url ?? new URL('consentry_bg.wasm', import.meta.url) });
+  return loading;
+}
+
+const clip = (text) => (text.length > MAX_INPUT_CHARS ? text.slice(0, MAX_INPUT_CHARS) : text);
+const text = (value) => (typeof value === 'string' ? clip(value) : undefined);
+
+// JSON for the core: undefined when absent, '' when it cannot be serialised (a cycle, a BigInt,
+// a function), which the core drops as invalid.
+function json(value) {
+  if (value === undefined || value === null) return undefined;
+  try {
+    const serialised = JSON.stringify(value);
+    return typeof serialised === 'string' ? clip(serialised) : '';
+  } catch {
+    return '';
+  }
+}
+
+function purposesOf(options) {
+  if (options === undefined || options === null) return undefined;
+  const purposes = options.purposes;
+  return purposes === undefined ? undefined : (json(purposes) ?? 'null');
+}
+
+const message = (error) => String((error && error.message) || error);
+
+export class Consentry {
+  #host = null;
+  #pending = [];
+  #listeners = new Map();
+  #debug = false;
+
+  /** Starts the SDK and resolves once it is ready. Rejects with an Error for a bad config. */
+  static init(config) {
+    const instance = new Consentry(config);
+    return instance.ready.then(() => instance);
+  }
+
+  /** Starts the SDK and returns at once; calls made before it is ready are buffered. */
+  static create(config) {
+    return new Consentry(config);
+  }
+
+  constructor(config) {
+    const { wasmUrl, ...coreConfig } = config ?? {};
+    this.#debug = coreConfig.debug === true;
+    this.ready = loadWasm(wasmUrl).then(() => {
+      let configJson;
+      try {
+        configJson = JSON.stringify(coreConfig);
+      } catch (error) {
+        throw new Error('invalid config: cannot be serialised: ' + message(error));
+      }
+      const sdk = new Sdk(configJson, crypto.getRandomValues(new Uint32Array(8)), Date.now());
+      this.#host = new Host(sdk, (type, detail) => this.#emit(type, JSON.parse(detail)));
+      const pending = this.#pending;
+      this.#pending = null;
+      pending.forEach((call) => call());
+    });
+    this.ready.catch((error) => {
+      this.#pending = null;
+      this.#emit('error', { message: message(error) });
+    });
+  }
+
+  // Runs `call(sdk, at)` with the time of the public call, now or once ready. The hot path
+  // (track on a ready SDK) allocates nothing beyond the call itself.
+  #call(call) {
+    const at = Date.now();
+    if (this.#host) return this.#run(call, at);
+    this.#pending?.push(() => this.#run(call, at));
+  }
+
+  // Like #call, for calls whose result the page awaits; resolves `fallback` on failure.
+  #callAsync(call, fallback) {
+    const at = Date.now();
+    return new Promise((resolve) => {
+      const run = () => resolve(this.#run(call, at, fallback));
+      if (this.#host) run();
+      else if (this.#pending) this.#pending.push(run);
+      else resolve(fallback);
+    });
+  }
+
+  #run(call, at, fallback) {
+    try {
+      return call(this.#host.sdk, at);
+    } catch (error) {
+      this.#emit('error', { message: message(error) });
+      return fallback;
+    } finally {
+      this.#host.pump();
+    }
+  }
+
+  #emit(type, detail) {
+    if (this.#debug || type === 'error') console[type === 'error' ? 'warn' : 'debug']('[consentry]', type, detail);
+    for (const listener of this.#listeners.get(type) ?? []) {
+      try {
+        listener(detail);
+      } catch {
+        // A listener's failure is the listener's own.
+      }
+    }
+  }
+
+  /** Records the visitor's choices, e.g. {analytics: true, advertising: false}. */
+  setConsent(choices, options) {
+    try {
+      const choicesJson = json(choices) ?? '';
+      const optionsJson = json(options);
+      return this.#callAsync((sdk, at) => sdk.setConsent(at, choicesJson, optionsJson), false);
+    } catch (error) {
+      this.#emit('error', { message: message(error) });
+      return Promise.resolve(false);
+    }
+  }
+
+  /** Records the visitor's CCPA choice: true opts out of the sale of their data. */
+  setCcpaOptOut(optOut, options) {
+    try {
+      const optionsJson = json(options);
+      if (typeof optOut !== 'boolean') throw new Error('setCcpaOptOut takes true or false');
+      return this.#callAsync((sdk, at) => sdk.setCcpaOptOut(at, optOut, optionsJson), false);
+    } catch (error) {
+      this.#emit('error', { message: message(error) });
+      return Promise.resolve(false);
+    }
+  }
+
+  /** Captures an event. Dropped, with a reason, unless every purpose it needs is granted. */
+  track(name, properties, options) {
+    try {
+      const args = [text(name), json(properties), purposesOf(options)];
+      this.#call((sdk, at) => sdk.track(at, ...args));
+    } catch (error) {
+      this.#emit('error', { message: message(error) });
+    }
+  }
+
+  /** Captures a page view; the page's URL and referrer are sent without query or fragment. */
+  page(properties, options) {
+    try {
+      const where = [text(location.href), text(document.title), text(document.referrer)];
+      const args = [json(properties), purposesOf(options)];
+      this.#call((sdk, at) => sdk.page(at, ...where, ...args));
+    } catch (error) {
+      this.#emit('error', { message: message(error) });
+    }
+  }
+
+  /** Identifies the visitor; once admitted, the user id goes with later events. */
+  identify(userId, traits, options) {
+    try {
+      const args = [text(userId), json(traits), purposesOf(options)];
+      this.#call((sdk, at) => sdk.identify(at, ...args));
+    } catch (error) {
+      this.#emit('error', { message: message(error) });
+    }
+  }
+
+  /** Sends what is queued now. Settles when sent, or when sending has to wait. */
+  flush() {
+    return this.ready.then(
+      () => {
+        this.#host.input((sdk) => sdk.flush(Date.now()));
+        return this.#host.whenIdle();
+      },
+      () => undefined,
+    );
+  }
+
+  /** The consent in force, or null before the SDK is ready. */
+  consent() {
+    return this.#host ? JSON.parse(this.#host.sdk.consent()) : null;
+  }
+
+  /** The counters, or null before the SDK is ready. */
+  stats() {
+    return this.#host ? JSON.parse(this.#host.sdk.stats()) : null;
+  }
+
+  /** Listens for diagnostics: 'drop', 'deliver', 'retry', 'consent', 'storage', 'error'. */
+  on(type, listener) {
+    if (typeof listener !== 'function') return () => {};
+    const listeners = this.#listeners.get(type) ?? new Set();
+    this.#listeners.set(type, listeners.add(listener));
+    return () => listeners.delete(listener);
+  }
+
+  /** Flushes, persists what is left and stops; later calls are dropped and counted. */
+  shutdown() {
+    return this.ready.then(
+      () => {
+        this.#host.input((sdk) => sdk.shutdown(Date.now()));
+        return this.#host.whenIdle().then(() => this.#host.stop());
+      },
+      () => undefined,
+    );
+  }
+}
+
+export default Consentry;

@@ -1,0 +1,122 @@
+// Builds the npm package in pkg/: the optimised wasm, the facade + host + wasm-bindgen glue as
+// one minified ES module (for bundlers and <script type="module">), the TypeScript declarations
+// and package.json.
+// Prints the gzip and brotli size of what a page loads; `--check` fails above the budget.
+//
+//   node scripts/build.mjs [--check] [--skip-cargo]
+
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
+import * as esbuild from 'esbuild';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const pkg = join(root, 'pkg');
+const generated = join(root, 'js', 'generated');
+const args = new Set(process.argv.slice(2));
+
+/** The hard budget for wasm + JS a page loads, gzip. CI fails above it. */
+export const BUDGET_GZIP_BYTES = 20 * 1024;
+/** What we aim for: below every JavaScript SDK in this market. */
+export const TARGET_GZIP_BYTES = 16 * 1024;
+
+function run(command, commandArgs, options = {}) {
+  execFileSync(command, commandArgs, { cwd: root, stdio: 'inherit', ...options });
+}
+
+const version = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version;
+
+if (!args.has('--skip-cargo')) {
+  run('cargo', ['build', '--release', '--locked', '--target', 'wasm32-unknown-unknown', '-p', 'consentry']);
+}
+rmSync(generated, { recursive: true, force: true });
+run('wasm-bindgen', [
+  join(root, 'target/wasm32-unknown-unknown/release/consentry.wasm'),
+  '--out-dir', generated,
+  '--out-name', 'consentry_wasm',
+  '--target', 'web',
+  '--remove-name-section',
+  '--remove-producers-section',
+]);
+
+rmSync(pkg, { recursive: true, force: true });
+mkdirSync(pkg);
+// wasm-opt from the npm package binaryen: Debian's older wasm-opt breaks the module.
+run(join(root, 'node_modules/.bin/wasm-opt'), [
+  '-Oz', '--converge', join(generated, 'consentry_wasm_bg.wasm'), '-o', join(pkg, 'consentry_bg.wasm'),
+]);
+
+const common = {
+  entryPoints: [join(root, 'js/consentry.js')],
+  bundle: true,
+  minify: true,
+  target: 'es2022',
+  platform: 'browser',
+  legalComments: 'none',
+  logLevel: 'warning',
+};
+await esbuild.build({ ...common, format: 'esm', outfile: join(pkg, 'consentry.js') });
+copyFileSync(join(root, 'js/consentry.d.ts'), join(pkg, 'consentry.d.ts'));
+for (const file of ['README.md', 'LICENSE']) {
+  try {
+    copyFileSync(join(root, file), join(pkg, file));
+  } catch {
+    // Not written yet in a fresh checkout of an early commit; the package works without it.
+  }
+}
+writeFileSync(
+  join(pkg, 'package.json'),
+  JSON.stringify(
+    {
+      name: 'consentry',
+      version,
+      description: 'Client-side consent and event SDK: every event is kept or dropped in the browser by the visitor\'s consent.',
+      license: 'Apache-2.0',
+      type: 'module',
+      main: './consentry.js',
+      module: './consentry.js',
+      browser: './consentry.js',
+      types: './consentry.d.ts',
+      exports: {
+        '.': { types: './consentry.d.ts', default: './consentry.js' },
+        './consentry_bg.wasm': './consentry_bg.wasm',
+      },
+      files: ['consentry.js', 'consentry_bg.wasm', 'consentry.d.ts', 'README.md', 'LICENSE'],
+      sideEffects: false,
+      keywords: ['consent', 'gdpr', 'ccpa', 'analytics', 'privacy', 'webassembly'],
+    },
+    null,
+    2,
+  ) + '\n',
+);
+
+// What a page that imports the ES module loads.
+const loaded = ['consentry.js', 'consentry_bg.wasm'];
+const sizes = loaded.map((file) => {
+  const bytes = readFileSync(join(pkg, file));
+  return {
+    file,
+    raw: bytes.length,
+    gzip: gzipSync(bytes, { level: 9 }).length,
+    brotli: brotliCompressSync(bytes, { params: { [constants.BROTLI_PARAM_QUALITY]: 11 } }).length,
+  };
+});
+const total = {
+  raw: sizes.reduce((sum, s) => sum + s.raw, 0),
+  gzip: sizes.reduce((sum, s) => sum + s.gzip, 0),
+  brotli: sizes.reduce((sum, s) => sum + s.brotli, 0),
+};
+const kb = (n) => (n / 1024).toFixed(1) + ' KB';
+console.log('\nconsentry package size (what a page loads):');
+for (const s of [...sizes, { file: 'total', ...total }]) {
+  console.log(`  ${s.file.padEnd(18)} raw ${kb(s.raw).padStart(9)}   gzip ${kb(s.gzip).padStart(8)}   brotli ${kb(s.brotli).padStart(8)}`);
+}
+console.log(`  budget ${kb(BUDGET_GZIP_BYTES)} gzip, target ${kb(TARGET_GZIP_BYTES)} gzip`);
+writeFileSync(join(pkg, 'size.json'), JSON.stringify({ files: sizes, total }, null, 2) + '\n');
+
+if (args.has('--check') && total.gzip > BUDGET_GZIP_BYTES) {
+  console.error(`size check failed: ${total.gzip} B gzip is over the ${BUDGET_GZIP_BYTES} B budget`);
+  process.exit(1);
+}
