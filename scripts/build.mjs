@@ -73,7 +73,7 @@ writeFileSync(
       name: 'consentry',
       version,
       description: 'Client-side consent and event SDK: every event is kept or dropped in the browser by the visitor\'s consent.',
-      license: 'Apache-2.0',
+      license: 'MIT',
       type: 'module',
       main: './consentry.js',
       module: './consentry.js',

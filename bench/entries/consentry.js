@@ -1,0 +1,14 @@
+// Consentry as a site uses it: init with consent granted, then track.
+import { Consentry } from '/pkg/consentry.js';
+
+export async function setup(endpoint) {
+  const cx = await Consentry.init({
+    endpoint,
+    apiKey: 'pk_bench',
+    purposes: ['analytics'],
+    defaultPurposes: ['analytics'],
+    storage: 'memory',
+  });
+  await cx.setConsent({ analytics: true });
+  return { track: (i) => cx.track('Product Viewed', { sku: 'tea-' + i, price: 4.5, currency: 'EUR' }) };
+}
