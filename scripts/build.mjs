@@ -39,6 +39,9 @@ run('wasm-bindgen', [
   '--target', 'web',
   '--remove-name-section',
   '--remove-producers-section',
+  // Every browser that runs wasm has TextEncoder.encodeInto; the facade always passes the wasm URL.
+  '--encode-into', 'always',
+  '--omit-default-module-path',
 ]);
 
 rmSync(pkg, { recursive: true, force: true });

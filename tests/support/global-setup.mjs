@@ -28,7 +28,11 @@ export default async function globalSetup() {
     const browserCollector = await startCollector();
     stops.push(() => browserCollector.stop());
     const browserSite = await startStaticServer({
-      mounts: { '/pkg/': join(root, 'pkg'), '/pages/': join(root, 'tests/pages') },
+      mounts: {
+        '/pkg/': join(root, 'pkg'),
+        '/pages/': join(root, 'tests/pages'),
+        '/bundle/': join(root, 'target/test-bundle'),
+      },
     });
     stops.push(() => browserSite.close());
 
