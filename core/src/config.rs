@@ -2,15 +2,19 @@
 //!
 //! Every problem is a [`ConfigError`] naming the field, so `init` can throw an error a developer
 //! can act on. Unknown fields are refused too: a typo must not silently weaken a setting.
+//!
+//! The checks are written for a small wasm: one error constructor taking `&str`s, and the
+//! numeric fields read from tables rather than one call site each.
 
 use crate::endpoint::Endpoint;
 use crate::event::EventKind;
 use crate::json::{self, Value};
 use crate::limits::{MAX_DOCUMENT_BYTES, MAX_DOCUMENT_DEPTH};
 use crate::policy::{NamePattern, Policy, PurposeRule};
-use crate::purpose::{Purpose, PurposeCatalog, PurposeSet};
+use crate::purpose::{is_valid_name, PurposeCatalog, PurposeSet};
 use crate::retry::RetryPolicy;
 use crate::time::Duration;
+use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
@@ -70,12 +74,18 @@ pub struct ConfigError {
     pub problem: String,
 }
 
+/// A refusal while checking: boxed so a `Result` carrying it is two words, which keeps every `?`
+/// below a register move instead of a copy of two `String`s.
+type Refusal = Box<ConfigError>;
+
 impl ConfigError {
-    fn new(field: impl Into<String>, problem: impl Into<String>) -> Self {
-        ConfigError {
-            field: field.into(),
-            problem: problem.into(),
-        }
+    // Not generic and never inlined: one copy serves every refusal below.
+    #[inline(never)]
+    fn new(field: &str, problem: &str) -> Refusal {
+        Box::new(ConfigError {
+            field: String::from(field),
+            problem: String::from(problem),
+        })
     }
 
     /// The whole message: ``invalid config: `field` problem``.
@@ -114,119 +124,146 @@ const FIELDS: &[&str] = &[
     "debug",
 ];
 
+/// A whole-number field: its name, smallest and largest value, and default.
+type IntegerField = (&'static str, u64, u64, u64);
+
+/// The batching fields, in the order they are checked.
+const BATCH_FIELDS: [IntegerField; 4] = [
+    ("flushAt", 1, 100, 20),
+    ("flushIntervalMs", 0, 3_600_000, 2_000),
+    ("maxQueueEvents", 1, 100_000, 10_000),
+    ("maxEventAgeMs", 60_000, 90 * 86_400_000, 7 * 86_400_000),
+];
+
+/// The retry fields, in the order they are checked; the defaults are [`RetryPolicy::default`]'s.
+const RETRY_FIELDS: [IntegerField; 3] = [
+    ("maxAttempts", 1, 100, 10),
+    ("baseDelayMs", 10, 600_000, 1_000),
+    ("maxDelayMs", 10, 86_400_000, 300_000),
+];
+
+const NOT_PURPOSE_NAMES: &str = "must be an array of purpose names";
+
 impl Config {
     /// Reads and checks a configuration from its JSON text.
     pub fn from_json(text: &str) -> Result<Config, ConfigError> {
         if text.len() > MAX_DOCUMENT_BYTES {
-            return Err(ConfigError::new("", "is larger than 4 MiB"));
+            return Err(*ConfigError::new("", "is larger than 4 MiB"));
         }
-        let value = json::parse(text, MAX_DOCUMENT_DEPTH)
-            .map_err(|e| ConfigError::new("", ["is not a JSON object: ", e.message()].concat()))?;
+        let value = json::parse(text, MAX_DOCUMENT_DEPTH).map_err(|e| {
+            *ConfigError::new("", &["is not a JSON object: ", e.message()].concat())
+        })?;
         Config::from_value(&value)
     }
 
     /// Checks a configuration already parsed.
     pub fn from_value(value: &Value) -> Result<Config, ConfigError> {
-        let members = value
-            .as_object()
-            .ok_or_else(|| ConfigError::new("", "must be an object"))?;
-        if let Some((unknown, _)) = members.iter().find(|(k, _)| !FIELDS.contains(&k.as_str())) {
-            return Err(ConfigError::new(unknown.as_str(), "is not a config field"));
-        }
-        let endpoint_text = required_str(value, "endpoint")?;
-        let endpoint = Endpoint::parse(endpoint_text)
-            .map_err(|e| ConfigError::new("endpoint", e.message()))?;
-        let api_key = String::from(required_str(value, "apiKey")?);
-        if api_key.is_empty() || api_key.len() > MAX_API_KEY_BYTES {
-            return Err(ConfigError::new("apiKey", "must be 1 to 128 bytes long"));
-        }
-        let optional = purpose_list(value.get("purposes"), "purposes")?.ok_or_else(|| {
-            ConfigError::new(
-                "purposes",
-                "is required: the non-essential purposes the site uses",
-            )
-        })?;
-        let essential = purpose_list(value.get("essentialPurposes"), "essentialPurposes")?
-            .unwrap_or_else(|| Purpose::parse("necessary").into_iter().collect());
-        let sale = purpose_list(value.get("salePurposes"), "salePurposes")?.unwrap_or_default();
-        let catalog = PurposeCatalog::new(essential, optional, &sale)
-            .map_err(|e| ConfigError::new("purposes", e.message()))?;
-        let default_purposes = match value.get("defaultPurposes") {
-            Some(v) => purpose_set(&catalog, v, "defaultPurposes")?,
-            None => PurposeSet::EMPTY,
-        };
-        let rules = rules(&catalog, value.get("rules"))?;
-        let batch = BatchPolicy {
-            flush_at: integer(value, "flushAt", 1, 100, 20)? as usize,
-            flush_interval: Duration::from_millis(integer(
-                value,
-                "flushIntervalMs",
-                0,
-                3_600_000,
-                2_000,
-            )?),
-            max_queue_events: integer(value, "maxQueueEvents", 1, 100_000, 10_000)? as usize,
-            max_event_age: Duration::from_millis(integer(
-                value,
-                "maxEventAgeMs",
-                60_000,
-                90 * 86_400_000,
-                7 * 86_400_000,
-            )?),
-        };
-        let retry = retry_policy(value.get("retry"))?;
-        let storage = match value.get("storage") {
-            None => StorageMode::Local,
-            Some(Value::String(s)) if s == "local" => StorageMode::Local,
-            Some(Value::String(s)) if s == "memory" => StorageMode::Memory,
-            Some(_) => {
-                return Err(ConfigError::new(
-                    "storage",
-                    "must be \"local\" or \"memory\"",
-                ))
-            }
-        };
-        let storage_prefix = match value.get("storagePrefix") {
-            None => String::from("consentry"),
-            Some(Value::String(s))
-                if !s.is_empty()
-                    && s.len() <= 64
-                    && s.bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')) =>
-            {
-                s.clone()
-            }
-            Some(_) => {
-                return Err(ConfigError::new(
-                    "storagePrefix",
-                    "must be 1 to 64 of A-Z, a-z, 0-9, _, - and .",
-                ))
-            }
-        };
-        let debug = match value.get("debug") {
-            None => false,
-            Some(v) => v
-                .as_bool()
-                .ok_or_else(|| ConfigError::new("debug", "must be true or false"))?,
-        };
-        Ok(Config {
-            endpoint,
-            api_key,
-            policy: Policy {
-                catalog,
-                rules,
-                default_purposes,
-            },
-            batch,
-            retry,
-            storage,
-            storage_prefix,
-            debug,
-        })
+        check(value).map_err(|refusal| *refusal)
     }
 }
 
-fn required_str<'a>(value: &'a Value, field: &str) -> Result<&'a str, ConfigError> {
+fn check(value: &Value) -> Result<Config, Refusal> {
+    // The checks in the order their refusals take precedence.
+    known_fields(value, "", FIELDS, "is not a config field")?;
+    let endpoint = Endpoint::parse(required_str(value, "endpoint")?)
+        .map_err(|e| ConfigError::new("endpoint", e.message()))?;
+    let api_key = required_str(value, "apiKey")?;
+    if api_key.is_empty() || api_key.len() > MAX_API_KEY_BYTES {
+        return Err(ConfigError::new("apiKey", "must be 1 to 128 bytes long"));
+    }
+    let optional = purpose_list(value, "purposes")?.ok_or_else(|| {
+        ConfigError::new(
+            "purposes",
+            "is required: the non-essential purposes the site uses",
+        )
+    })?;
+    let essential =
+        purpose_list(value, "essentialPurposes")?.unwrap_or_else(|| alloc::vec!["necessary"]);
+    let sale = purpose_list(value, "salePurposes")?.unwrap_or_default();
+    let catalog = PurposeCatalog::from_names(&essential, &optional, &sale)
+        .map_err(|e| ConfigError::new("purposes", &e.message()))?;
+    let default_purposes = match value.get("defaultPurposes") {
+        Some(v) => purpose_set(&catalog, v, "defaultPurposes")?,
+        None => PurposeSet::EMPTY,
+    };
+    let rules = rules(&catalog, value.get("rules"))?;
+    let mut batch = [0; 4];
+    integers(value, "", &BATCH_FIELDS, &mut batch)?;
+    let [flush_at, flush_interval, max_queue_events, max_event_age] = batch;
+    let retry = retry_policy(value.get("retry"))?;
+    let storage = match value.get("storage").map(Value::as_str) {
+        None => StorageMode::Local,
+        Some(Some("local")) => StorageMode::Local,
+        Some(Some("memory")) => StorageMode::Memory,
+        Some(_) => {
+            return Err(ConfigError::new(
+                "storage",
+                "must be \"local\" or \"memory\"",
+            ))
+        }
+    };
+    let storage_prefix = match value.get("storagePrefix").map(Value::as_str) {
+        None => "consentry",
+        Some(Some(s))
+            if !s.is_empty()
+                && s.len() <= 64
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')) =>
+        {
+            s
+        }
+        Some(_) => {
+            return Err(ConfigError::new(
+                "storagePrefix",
+                "must be 1 to 64 of A-Z, a-z, 0-9, _, - and .",
+            ))
+        }
+    };
+    let debug = match value.get("debug") {
+        None => false,
+        Some(v) => v
+            .as_bool()
+            .ok_or_else(|| ConfigError::new("debug", "must be true or false"))?,
+    };
+    Ok(Config {
+        endpoint,
+        api_key: String::from(api_key),
+        policy: Policy {
+            catalog,
+            rules,
+            default_purposes,
+        },
+        batch: BatchPolicy {
+            flush_at: flush_at as usize,
+            flush_interval: Duration::from_millis(flush_interval),
+            max_queue_events: max_queue_events as usize,
+            max_event_age: Duration::from_millis(max_event_age),
+        },
+        retry,
+        storage,
+        storage_prefix: String::from(storage_prefix),
+        debug,
+    })
+}
+
+/// Refuses the first member of the object `value` not named in `known`, as `prefix` + its name.
+fn known_fields(value: &Value, prefix: &str, known: &[&str], problem: &str) -> Result<(), Refusal> {
+    let field = if prefix.is_empty() {
+        ""
+    } else {
+        // `rules[2].` names the rule itself as `rules[2]`.
+        prefix.get(..prefix.len() - 1).unwrap_or_default()
+    };
+    let members = value
+        .as_object()
+        .ok_or_else(|| ConfigError::new(field, "must be an object"))?;
+    match members.iter().find(|(k, _)| !known.contains(&k.as_str())) {
+        Some((unknown, _)) => Err(ConfigError::new(&[prefix, unknown].concat(), problem)),
+        None => Ok(()),
+    }
+}
+
+fn required_str<'a>(value: &'a Value, field: &str) -> Result<&'a str, Refusal> {
     match value.get(field) {
         Some(Value::String(s)) => Ok(s),
         Some(_) => Err(ConfigError::new(field, "must be a string")),
@@ -234,73 +271,80 @@ fn required_str<'a>(value: &'a Value, field: &str) -> Result<&'a str, ConfigErro
     }
 }
 
-fn integer(
+/// Reads the whole-number fields `table` of the object `value` into `numbers`, in order; errors
+/// name the field as `prefix` + its name.
+fn integers(
     value: &Value,
-    field: &str,
-    min: u64,
-    max: u64,
-    default: u64,
-) -> Result<u64, ConfigError> {
-    let Some(v) = value.get(field) else {
-        return Ok(default);
-    };
-    match v.as_u64() {
-        Some(n) if (min..=max).contains(&n) => Ok(n),
-        _ => {
-            let mut problem = String::from("must be a whole number from ");
-            json::write_u64(&mut problem, min);
-            problem.push_str(" to ");
-            json::write_u64(&mut problem, max);
-            Err(ConfigError::new(field, problem))
-        }
+    prefix: &str,
+    table: &[IntegerField],
+    numbers: &mut [u64],
+) -> Result<(), Refusal> {
+    for (slot, &(field, min, max, default)) in numbers.iter_mut().zip(table) {
+        *slot = match value.get(field) {
+            None => default,
+            Some(v) => match v.as_u64() {
+                Some(n) if (min..=max).contains(&n) => n,
+                _ => {
+                    let mut problem = String::from("must be a whole number from ");
+                    json::write_u64(&mut problem, min);
+                    problem.push_str(" to ");
+                    json::write_u64(&mut problem, max);
+                    return Err(ConfigError::new(&[prefix, field].concat(), &problem));
+                }
+            },
+        };
     }
+    Ok(())
 }
 
-fn purpose_list(value: Option<&Value>, field: &str) -> Result<Option<Vec<Purpose>>, ConfigError> {
-    let Some(value) = value else { return Ok(None) };
-    let items = value
+/// The items of a purpose-name array field.
+fn name_items<'a>(value: &'a Value, field: &str) -> Result<&'a [Value], Refusal> {
+    value
         .as_array()
-        .ok_or_else(|| ConfigError::new(field, "must be an array of purpose names"))?;
-    items
-        .iter()
-        .map(|item| {
-            let name = item.as_str().ok_or_else(|| ConfigError::new(field, "must be an array of purpose names"))?;
-            Purpose::parse(name).map_err(|_| {
-                ConfigError::new(
-                    field,
-                    ["has `", name, "`, but a purpose name is a lower-case letter then up to 63 of a-z, 0-9, _ and -"]
-                        .concat(),
-                )
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map(Some)
+        .ok_or_else(|| ConfigError::new(field, NOT_PURPOSE_NAMES))
+}
+
+/// A purpose-name array field as checked names, or `None` when absent.
+fn purpose_list<'a>(config: &'a Value, field: &str) -> Result<Option<Vec<&'a str>>, Refusal> {
+    let Some(value) = config.get(field) else {
+        return Ok(None);
+    };
+    let items = name_items(value, field)?;
+    let mut list = Vec::with_capacity(items.len());
+    for item in items {
+        let name = item
+            .as_str()
+            .ok_or_else(|| ConfigError::new(field, NOT_PURPOSE_NAMES))?;
+        if !is_valid_name(name) {
+            return Err(ConfigError::new(
+                field,
+                &["has `", name, "`, but a purpose name is a lower-case letter then up to 63 of a-z, 0-9, _ and -"]
+                    .concat(),
+            ));
+        }
+        list.push(name);
+    }
+    Ok(Some(list))
 }
 
 fn purpose_set(
     catalog: &PurposeCatalog,
     value: &Value,
     field: &str,
-) -> Result<PurposeSet, ConfigError> {
-    let items = value
-        .as_array()
-        .ok_or_else(|| ConfigError::new(field, "must be an array of purpose names"))?;
-    let mut names = Vec::with_capacity(items.len());
-    for item in items {
-        names.push(
-            item.as_str()
-                .ok_or_else(|| ConfigError::new(field, "must be an array of purpose names"))?,
-        );
+) -> Result<PurposeSet, Refusal> {
+    let items = name_items(value, field)?;
+    if items.iter().any(|item| item.as_str().is_none()) {
+        return Err(ConfigError::new(field, NOT_PURPOSE_NAMES));
     }
-    catalog.set_of(names).map_err(|unknown| {
+    catalog.set_of_values(items).map_err(|unknown| {
         ConfigError::new(
             field,
-            ["names `", unknown, "`, which is not a declared purpose"].concat(),
+            &["names `", unknown, "`, which is not a declared purpose"].concat(),
         )
     })
 }
 
-fn rules(catalog: &PurposeCatalog, value: Option<&Value>) -> Result<Vec<PurposeRule>, ConfigError> {
+fn rules(catalog: &PurposeCatalog, value: Option<&Value>) -> Result<Vec<PurposeRule>, Refusal> {
     let Some(value) = value else {
         return Ok(Vec::new());
     };
@@ -309,27 +353,22 @@ fn rules(catalog: &PurposeCatalog, value: Option<&Value>) -> Result<Vec<PurposeR
         .ok_or_else(|| ConfigError::new("rules", "must be an array"))?;
     let mut rules = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
-        let mut field = String::from("rules[");
-        json::write_u64(&mut field, i as u64);
-        field.push(']');
-        let members = item
-            .as_object()
-            .ok_or_else(|| ConfigError::new(field.as_str(), "must be an object"))?;
-        if let Some((unknown, _)) = members
-            .iter()
-            .find(|(k, _)| !matches!(k.as_str(), "event" | "type" | "purposes"))
-        {
-            return Err(ConfigError::new(
-                [field.as_str(), ".", unknown].concat(),
-                "is not a rule field",
-            ));
-        }
-        let name = match item.get("event") {
+        let mut prefix = String::from("rules[");
+        json::write_u64(&mut prefix, i as u64);
+        prefix.push_str("].");
+        let field = |name: &str| [prefix.as_str(), name].concat();
+        known_fields(
+            item,
+            &prefix,
+            &["event", "type", "purposes"],
+            "is not a rule field",
+        )?;
+        let name = match item.get("event").map(Value::as_str) {
             None => None,
-            Some(Value::String(s)) if !s.is_empty() => Some(NamePattern::parse(s)),
+            Some(Some(s)) if !s.is_empty() => Some(NamePattern::parse(s)),
             Some(_) => {
                 return Err(ConfigError::new(
-                    [field.as_str(), ".event"].concat(),
+                    &field("event"),
                     "must be a non-empty string",
                 ))
             }
@@ -340,20 +379,20 @@ fn rules(catalog: &PurposeCatalog, value: Option<&Value>) -> Result<Vec<PurposeR
                 Some(k) if k != EventKind::ConsentChange => Some(k),
                 _ => {
                     return Err(ConfigError::new(
-                        [field.as_str(), ".type"].concat(),
+                        &field("type"),
                         "must be \"track\", \"page\" or \"identify\"",
                     ))
                 }
             },
         };
-        let purposes_field = [field.as_str(), ".purposes"].concat();
+        let purposes_field = field("purposes");
         let purposes = match item.get("purposes") {
             Some(v) => purpose_set(catalog, v, &purposes_field)?,
-            None => return Err(ConfigError::new(purposes_field, "is required")),
+            None => return Err(ConfigError::new(&purposes_field, "is required")),
         };
         if purposes.is_empty() {
             return Err(ConfigError::new(
-                purposes_field,
+                &purposes_field,
                 "must name at least one purpose",
             ));
         }
@@ -366,61 +405,30 @@ fn rules(catalog: &PurposeCatalog, value: Option<&Value>) -> Result<Vec<PurposeR
     Ok(rules)
 }
 
-fn retry_policy(value: Option<&Value>) -> Result<RetryPolicy, ConfigError> {
-    let defaults = RetryPolicy::default();
+fn retry_policy(value: Option<&Value>) -> Result<RetryPolicy, Refusal> {
     let Some(value) = value else {
-        return Ok(defaults);
+        return Ok(RetryPolicy::default());
     };
-    let members = value
-        .as_object()
-        .ok_or_else(|| ConfigError::new("retry", "must be an object"))?;
-    if let Some((unknown, _)) = members
-        .iter()
-        .find(|(k, _)| !matches!(k.as_str(), "maxAttempts" | "baseDelayMs" | "maxDelayMs"))
-    {
-        return Err(ConfigError::new(
-            ["retry.", unknown].concat(),
-            "is not a retry field",
-        ));
-    }
-    let policy = RetryPolicy {
-        max_attempts: integer(
-            value,
-            "maxAttempts",
-            1,
-            100,
-            u64::from(defaults.max_attempts),
-        )
-        .map_err(|e| ConfigError::new("retry.maxAttempts", e.problem))?
-            as u32,
-        base_delay: Duration::from_millis(
-            integer(
-                value,
-                "baseDelayMs",
-                10,
-                600_000,
-                defaults.base_delay.as_millis(),
-            )
-            .map_err(|e| ConfigError::new("retry.baseDelayMs", e.problem))?,
-        ),
-        max_delay: Duration::from_millis(
-            integer(
-                value,
-                "maxDelayMs",
-                10,
-                86_400_000,
-                defaults.max_delay.as_millis(),
-            )
-            .map_err(|e| ConfigError::new("retry.maxDelayMs", e.problem))?,
-        ),
-    };
-    if policy.max_delay < policy.base_delay {
+    known_fields(
+        value,
+        "retry.",
+        &["maxAttempts", "baseDelayMs", "maxDelayMs"],
+        "is not a retry field",
+    )?;
+    let mut numbers = [0; 3];
+    integers(value, "retry.", &RETRY_FIELDS, &mut numbers)?;
+    let [max_attempts, base_delay, max_delay] = numbers;
+    if max_delay < base_delay {
         return Err(ConfigError::new(
             "retry.maxDelayMs",
             "must not be below retry.baseDelayMs",
         ));
     }
-    Ok(policy)
+    Ok(RetryPolicy {
+        max_attempts: max_attempts as u32,
+        base_delay: Duration::from_millis(base_delay),
+        max_delay: Duration::from_millis(max_delay),
+    })
 }
 
 #[cfg(test)]

@@ -96,13 +96,11 @@ impl Uuid {
 
     /// Appends the hyphenated lower-case form to `out`.
     pub fn write_to(&self, out: &mut String) {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
         for (i, byte) in self.0.iter().enumerate() {
             if matches!(i, 4 | 6 | 8 | 10) {
                 out.push('-');
             }
-            out.push(HEX[usize::from(byte >> 4)] as char);
-            out.push(HEX[usize::from(byte & 0x0f)] as char);
+            crate::json::push_hex(out, *byte);
         }
     }
 
@@ -114,7 +112,8 @@ impl Uuid {
     }
 }
 
-fn hex_value(c: u8) -> Option<u8> {
+/// The value of one hexadecimal digit, either case.
+pub(crate) fn hex_value(c: u8) -> Option<u8> {
     match c {
         b'0'..=b'9' => Some(c - b'0'),
         b'a'..=b'f' => Some(c - b'a' + 10),

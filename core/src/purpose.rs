@@ -4,6 +4,7 @@
 //! is the site's declared list; inside the core a set of purposes is a [`PurposeSet`], a bit set
 //! over the catalog's indices, so checking an event against the granted set costs one `and`.
 
+use crate::json::Value;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
@@ -77,6 +78,16 @@ impl PurposeSet {
             Some(bit) if index < MAX_PURPOSES => PurposeSet(bit),
             _ => PurposeSet::EMPTY,
         }
+    }
+
+    /// The set of catalog indices `0..n` (every index when `n` is 64 or more).
+    fn below(n: usize) -> PurposeSet {
+        PurposeSet(
+            match u32::try_from(n).ok().and_then(|n| 1u64.checked_shl(n)) {
+                Some(bit) => bit - 1,
+                None => u64::MAX,
+            },
+        )
     }
 
     /// Whether the set is empty.
@@ -183,32 +194,44 @@ impl PurposeCatalog {
         optional: Vec<Purpose>,
         sale: &[Purpose],
     ) -> Result<PurposeCatalog, CatalogError> {
+        fn names(list: &[Purpose]) -> Vec<&str> {
+            list.iter().map(Purpose::as_str).collect()
+        }
+        PurposeCatalog::from_names(&names(&essential), &names(&optional), &names(sale))
+    }
+
+    /// [`PurposeCatalog::new`] from names the caller has checked with [`is_valid_name`]: the
+    /// config reads them as borrowed text, which leaves no owned lists to drop on its error paths.
+    pub(crate) fn from_names(
+        essential: &[&str],
+        optional: &[&str],
+        sale: &[&str],
+    ) -> Result<PurposeCatalog, CatalogError> {
         if essential.is_empty() {
             return Err(CatalogError::NoEssentialPurpose);
         }
-        let essential_count = essential.len();
-        let mut names: Vec<Purpose> = Vec::with_capacity(essential_count + optional.len());
-        for purpose in essential.into_iter().chain(optional) {
-            if names.contains(&purpose) {
-                return Err(CatalogError::Duplicate(purpose.0));
-            }
-            names.push(purpose);
-        }
-        if names.len() > MAX_PURPOSES {
-            return Err(CatalogError::TooMany);
-        }
         let mut catalog = PurposeCatalog {
-            essential: (0..essential_count)
-                .fold(PurposeSet::EMPTY, |set, i| set.union(PurposeSet::only(i))),
-            names,
+            names: Vec::with_capacity(essential.len() + optional.len()),
+            essential: PurposeSet::below(essential.len()),
             sale: PurposeSet::EMPTY,
         };
-        for purpose in sale {
-            match catalog.index_of(purpose.as_str()) {
-                Some(i) if i >= essential_count => {
+        for list in [essential, optional] {
+            for &name in list {
+                if catalog.index_of(name).is_some() {
+                    return Err(CatalogError::Duplicate(String::from(name)));
+                }
+                catalog.names.push(Purpose(String::from(name)));
+            }
+        }
+        if catalog.names.len() > MAX_PURPOSES {
+            return Err(CatalogError::TooMany);
+        }
+        for &name in sale {
+            match catalog.index_of(name) {
+                Some(i) if i >= essential.len() => {
                     catalog.sale = catalog.sale.union(PurposeSet::only(i))
                 }
-                _ => return Err(CatalogError::UnknownSalePurpose(purpose.0.clone())),
+                _ => return Err(CatalogError::UnknownSalePurpose(String::from(name))),
             }
         }
         Ok(catalog)
@@ -236,7 +259,7 @@ impl PurposeCatalog {
 
     /// The set of every declared purpose.
     pub fn all(&self) -> PurposeSet {
-        (0..self.names.len()).fold(PurposeSet::EMPTY, |set, i| set.union(PurposeSet::only(i)))
+        PurposeSet::below(self.names.len())
     }
 
     /// The essential purposes: always granted, never recorded.
@@ -254,12 +277,22 @@ impl PurposeCatalog {
     where
         I: IntoIterator<Item = &'a str>,
     {
-        names
-            .into_iter()
-            .try_fold(PurposeSet::EMPTY, |set, name| match self.index_of(name) {
-                Some(i) => Ok(set.union(PurposeSet::only(i))),
-                None => Err(name),
-            })
+        let mut set = PurposeSet::EMPTY;
+        for name in names {
+            set = set.union(PurposeSet::only(self.index_of(name).ok_or(name)?));
+        }
+        Ok(set)
+    }
+
+    /// The set named by the JSON strings `items` (anything else names nothing), or the first name
+    /// that is not declared.
+    pub fn set_of_values<'a>(&self, items: &'a [Value]) -> Result<PurposeSet, &'a str> {
+        let mut set = PurposeSet::EMPTY;
+        for item in items {
+            let name = item.as_str().unwrap_or_default();
+            set = set.union(PurposeSet::only(self.index_of(name).ok_or(name)?));
+        }
+        Ok(set)
     }
 
     /// The names of the purposes in `set`, in catalog order.

@@ -180,9 +180,7 @@ fn decode_entry(entry: &Value, catalog: &PurposeCatalog) -> Option<QueuedEvent> 
     let id = EventId(Uuid::parse(event.get("id")?.as_str()?)?);
     let captured_at = Timestamp::from_unix_ms(event.get("timestamp_unixtime_ms")?.as_u64()?);
     let names = event.get("purposes")?.as_array()?;
-    let purposes = catalog
-        .set_of(names.iter().map(|n| n.as_str().unwrap_or_default()))
-        .ok()?;
+    let purposes = catalog.set_of_values(names).ok()?;
     let well_formed = !purposes.is_empty()
         && event.get("type").and_then(Value::as_str).is_some()
         && event.get("name").and_then(Value::as_str).is_some()

@@ -9,4 +9,5 @@ mod read;
 mod write;
 
 pub use read::{parse, validate, JsonError, Kind, Value};
+pub(crate) use write::push_hex;
 pub use write::{write_str, write_u64, write_value, ObjectWriter};

@@ -1,5 +1,8 @@
 //! Reading JSON text: a validating scanner for event properties and a parser into [`Value`] for
 //! config and stored snapshots. Both refuse nesting deeper than the caller's limit.
+//!
+//! Both are one reader: validation walks the same grammar with building switched off, so the two
+//! cannot disagree about what is JSON, and the wasm carries the grammar once.
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -25,10 +28,11 @@ pub enum Value {
 impl Value {
     /// The member `key` of an object (the last one if repeated).
     pub fn get(&self, key: &str) -> Option<&Value> {
-        match self {
-            Value::Object(members) => members.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v),
-            _ => None,
-        }
+        self.as_object()?
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v)
     }
 
     /// The string, if this is one.
@@ -53,12 +57,18 @@ impl Value {
         let Value::Number(text) = self else {
             return None;
         };
-        if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        if text.is_empty() {
             return None;
         }
-        text.bytes().try_fold(0u64, |n, d| {
-            n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
-        })
+        let mut n = 0u64;
+        for byte in text.bytes() {
+            let digit = byte.wrapping_sub(b'0');
+            if digit > 9 {
+                return None;
+            }
+            n = n.checked_mul(10)?.checked_add(u64::from(digit))?;
+        }
+        Some(n)
     }
 
     /// The items, if this is an array.
@@ -125,181 +135,142 @@ impl core::error::Error for JsonError {}
 
 /// Parses `text` as one JSON value whose arrays and objects nest at most `max_depth` deep.
 pub fn parse(text: &str, max_depth: usize) -> Result<Value, JsonError> {
-    let mut reader = Reader {
-        bytes: text.as_bytes(),
-        at: 0,
-        max_depth,
-    };
-    let value = reader.value(0)?;
-    reader.end()?;
-    Ok(value)
+    read(text, max_depth, true)
 }
 
 /// Checks that `text` is one JSON value nesting at most `max_depth` deep, without building it.
 pub fn validate(text: &str, max_depth: usize) -> Result<Kind, JsonError> {
+    Ok(match read(text, max_depth, false)? {
+        Value::Null => Kind::Null,
+        Value::Bool(_) => Kind::Bool,
+        Value::Number(_) => Kind::Number,
+        Value::String(_) => Kind::String,
+        Value::Array(_) => Kind::Array,
+        Value::Object(_) => Kind::Object,
+    })
+}
+
+/// Reads one value and checks that only whitespace follows. Without `build`, arrays, objects,
+/// strings and numbers come back empty, which allocates nothing.
+fn read(text: &str, max_depth: usize, build: bool) -> Result<Value, JsonError> {
     let mut reader = Reader {
-        bytes: text.as_bytes(),
+        text,
         at: 0,
         max_depth,
+        build,
     };
-    let kind = reader.skip(0)?;
-    reader.end()?;
-    Ok(kind)
+    let value = reader.value(0)?;
+    reader.skip_whitespace();
+    if reader.at == text.len() {
+        Ok(value)
+    } else {
+        Err(JsonError::Syntax)
+    }
 }
 
 struct Reader<'a> {
-    bytes: &'a [u8],
+    text: &'a str,
     at: usize,
     max_depth: usize,
+    build: bool,
 }
 
 impl Reader<'_> {
-    fn peek(&self) -> Option<u8> {
-        self.bytes.get(self.at).copied()
+    /// The byte at the cursor, or 0 past the end: a NUL is an error everywhere it is looked at,
+    /// so the end needs no case of its own.
+    fn peek(&self) -> u8 {
+        self.text.as_bytes().get(self.at).copied().unwrap_or(0)
     }
 
-    fn next(&mut self) -> Result<u8, JsonError> {
-        let byte = self.peek().ok_or(JsonError::Syntax)?;
+    fn next(&mut self) -> u8 {
+        let byte = self.peek();
         self.at += 1;
-        Ok(byte)
+        byte
     }
 
     fn skip_whitespace(&mut self) {
-        while matches!(self.peek(), Some(b' ' | b'\n' | b'\r' | b'\t')) {
+        while matches!(self.peek(), b' ' | b'\n' | b'\r' | b'\t') {
             self.at += 1;
         }
     }
 
-    fn expect(&mut self, byte: u8) -> Result<(), JsonError> {
-        if self.next()? == byte {
-            Ok(())
-        } else {
-            Err(JsonError::Syntax)
-        }
-    }
-
-    fn end(&mut self) -> Result<(), JsonError> {
-        self.skip_whitespace();
-        if self.at == self.bytes.len() {
-            Ok(())
-        } else {
-            Err(JsonError::Syntax)
-        }
-    }
-
-    fn literal(&mut self, word: &[u8]) -> Result<(), JsonError> {
-        let end = self.at + word.len();
-        if self.bytes.get(self.at..end) == Some(word) {
-            self.at = end;
-            Ok(())
-        } else {
-            Err(JsonError::Syntax)
-        }
-    }
-
-    fn enter(&self, depth: usize) -> Result<usize, JsonError> {
-        if depth >= self.max_depth {
-            Err(JsonError::TooDeep)
-        } else {
-            Ok(depth + 1)
-        }
-    }
-
-    /// Walks the members of an array (`close` = `]`) or object (`close` = `}`) after its opening
-    /// bracket, calling `member` for each; for objects the key has been read into `key`.
-    fn members(
-        &mut self,
-        close: u8,
-        mut member: impl FnMut(&mut Self) -> Result<(), JsonError>,
-    ) -> Result<(), JsonError> {
-        self.skip_whitespace();
-        if self.peek() == Some(close) {
-            self.at += 1;
-            return Ok(());
-        }
-        loop {
-            self.skip_whitespace();
-            member(self)?;
-            self.skip_whitespace();
-            match self.next()? {
-                b',' => continue,
-                b if b == close => return Ok(()),
-                _ => return Err(JsonError::Syntax),
-            }
-        }
+    /// The text from `start` to the cursor (always on character boundaries: both ends sit at
+    /// ASCII bytes or the end).
+    fn since(&self, start: usize) -> Result<&str, JsonError> {
+        self.text.get(start..self.at).ok_or(JsonError::Syntax)
     }
 
     fn value(&mut self, depth: usize) -> Result<Value, JsonError> {
         self.skip_whitespace();
-        match self.peek().ok_or(JsonError::Syntax)? {
-            b'{' => {
-                self.at += 1;
-                let inner = self.enter(depth)?;
-                let mut members = Vec::new();
-                self.members(b'}', |r| {
-                    let key = r.string()?;
-                    r.skip_whitespace();
-                    r.expect(b':')?;
-                    members.push((key, r.value(inner)?));
-                    Ok(())
-                })?;
-                Ok(Value::Object(members))
-            }
-            b'[' => {
-                self.at += 1;
-                let inner = self.enter(depth)?;
-                let mut items = Vec::new();
-                self.members(b']', |r| {
-                    items.push(r.value(inner)?);
-                    Ok(())
-                })?;
-                Ok(Value::Array(items))
-            }
-            b'"' => self.string().map(Value::String),
-            b't' => self.literal(b"true").map(|()| Value::Bool(true)),
-            b'f' => self.literal(b"false").map(|()| Value::Bool(false)),
-            b'n' => self.literal(b"null").map(|()| Value::Null),
-            _ => {
-                let start = self.at;
-                self.number()?;
-                let text = core::str::from_utf8(self.bytes.get(start..self.at).unwrap_or_default())
-                    .map_err(|_| JsonError::Syntax)?;
-                Ok(Value::Number(String::from(text)))
-            }
+        let open = self.peek();
+        let literal = match open {
+            b'{' | b'[' => return self.container(open, depth),
+            b'"' => return self.string().map(Value::String),
+            b't' => ("true", Value::Bool(true)),
+            b'f' => ("false", Value::Bool(false)),
+            b'n' => ("null", Value::Null),
+            _ => return self.number(),
+        };
+        let rest = self.text.as_bytes().get(self.at..).unwrap_or_default();
+        if rest.starts_with(literal.0.as_bytes()) {
+            self.at += literal.0.len();
+            Ok(literal.1)
+        } else {
+            Err(JsonError::Syntax)
         }
     }
 
-    fn skip(&mut self, depth: usize) -> Result<Kind, JsonError> {
-        self.skip_whitespace();
-        match self.peek().ok_or(JsonError::Syntax)? {
-            b'{' => {
-                self.at += 1;
-                let inner = self.enter(depth)?;
-                self.members(b'}', |r| {
-                    r.skip_string()?;
-                    r.skip_whitespace();
-                    r.expect(b':')?;
-                    r.skip(inner).map(drop)
-                })?;
-                Ok(Kind::Object)
-            }
-            b'[' => {
-                self.at += 1;
-                let inner = self.enter(depth)?;
-                self.members(b']', |r| r.skip(inner).map(drop))?;
-                Ok(Kind::Array)
-            }
-            b'"' => self.skip_string().map(|()| Kind::String),
-            b't' => self.literal(b"true").map(|()| Kind::Bool),
-            b'f' => self.literal(b"false").map(|()| Kind::Bool),
-            b'n' => self.literal(b"null").map(|()| Kind::Null),
-            _ => self.number().map(|()| Kind::Number),
+    /// An array (`open` = `[`) or an object (`open` = `{`), from its opening bracket.
+    fn container(&mut self, open: u8, depth: usize) -> Result<Value, JsonError> {
+        if depth >= self.max_depth {
+            return Err(JsonError::TooDeep);
         }
+        self.at += 1;
+        // `]` and `}` are two code points after `[` and `{`.
+        let close = open + 2;
+        let mut items = Vec::new();
+        let mut members = Vec::new();
+        self.skip_whitespace();
+        if self.peek() == close {
+            self.at += 1;
+        } else {
+            loop {
+                self.skip_whitespace();
+                let key = if open == b'{' {
+                    let key = self.string()?;
+                    self.skip_whitespace();
+                    if self.next() != b':' {
+                        return Err(JsonError::Syntax);
+                    }
+                    Some(key)
+                } else {
+                    None
+                };
+                let item = self.value(depth + 1)?;
+                if self.build {
+                    match key {
+                        Some(key) => members.push((key, item)),
+                        None => items.push(item),
+                    }
+                }
+                self.skip_whitespace();
+                match self.next() {
+                    b',' => {}
+                    byte if byte == close => break,
+                    _ => return Err(JsonError::Syntax),
+                }
+            }
+        }
+        Ok(if open == b'{' {
+            Value::Object(members)
+        } else {
+            Value::Array(items)
+        })
     }
 
     fn digits(&mut self) -> Result<(), JsonError> {
         let start = self.at;
-        while matches!(self.peek(), Some(b'0'..=b'9')) {
+        while self.peek().is_ascii_digit() {
             self.at += 1;
         }
         if self.at == start {
@@ -309,58 +280,63 @@ impl Reader<'_> {
         }
     }
 
-    fn number(&mut self) -> Result<(), JsonError> {
-        if self.peek() == Some(b'-') {
+    fn number(&mut self) -> Result<Value, JsonError> {
+        let start = self.at;
+        if self.peek() == b'-' {
             self.at += 1;
         }
-        if self.peek() == Some(b'0') {
+        if self.peek() == b'0' {
             self.at += 1;
         } else {
             self.digits()?;
         }
-        if self.peek() == Some(b'.') {
+        if self.peek() == b'.' {
             self.at += 1;
             self.digits()?;
         }
-        if matches!(self.peek(), Some(b'e' | b'E')) {
+        // `e` or `E`.
+        if self.peek() | 0x20 == b'e' {
             self.at += 1;
-            if matches!(self.peek(), Some(b'+' | b'-')) {
+            if matches!(self.peek(), b'+' | b'-') {
                 self.at += 1;
             }
             self.digits()?;
         }
-        Ok(())
+        let mut text = String::new();
+        if self.build {
+            text.push_str(self.since(start)?);
+        }
+        Ok(Value::Number(text))
     }
 
     fn hex4(&mut self) -> Result<u32, JsonError> {
-        (0..4).try_fold(0u32, |n, _| {
-            let digit = char::from(self.next()?)
-                .to_digit(16)
-                .ok_or(JsonError::Syntax)?;
-            Ok(n * 16 + digit)
-        })
+        let mut n = 0;
+        for _ in 0..4 {
+            let digit = crate::id::hex_value(self.next()).ok_or(JsonError::Syntax)?;
+            n = n * 16 + u32::from(digit);
+        }
+        Ok(n)
     }
 
     /// Reads one escape after its backslash and returns the character it stands for. A lone
     /// surrogate (which `JSON.stringify` writes for a broken JS string) is refused: neither a Rust
     /// string nor a strict JSON reader at the endpoint can hold one.
     fn escape(&mut self) -> Result<char, JsonError> {
-        Ok(match self.next()? {
-            b'"' => '"',
-            b'\\' => '\\',
-            b'/' => '/',
-            b'b' => '\u{8}',
-            b'f' => '\u{c}',
-            b'n' => '\n',
-            b'r' => '\r',
-            b't' => '\t',
+        let code = match self.next() {
+            b'"' => 0x22,
+            b'\\' => 0x5c,
+            b'/' => 0x2f,
+            b'b' => 0x08,
+            b'f' => 0x0c,
+            b'n' => 0x0a,
+            b'r' => 0x0d,
+            b't' => 0x09,
             b'u' => {
                 let first = self.hex4()?;
-                let code = if (0xd800..0xdc00).contains(&first) {
-                    if self.bytes.get(self.at..self.at + 2) != Some(b"\\u") {
+                if (0xd800..0xdc00).contains(&first) {
+                    if self.next() != b'\\' || self.next() != b'u' {
                         return Err(JsonError::Syntax);
                     }
-                    self.at += 2;
                     let second = self.hex4()?;
                     if !(0xdc00..0xe000).contains(&second) {
                         return Err(JsonError::Syntax);
@@ -368,42 +344,35 @@ impl Reader<'_> {
                     0x10000 + ((first - 0xd800) << 10) + (second - 0xdc00)
                 } else {
                     first
-                };
-                char::from_u32(code).ok_or(JsonError::Syntax)?
+                }
             }
             _ => return Err(JsonError::Syntax),
-        })
+        };
+        char::from_u32(code).ok_or(JsonError::Syntax)
     }
 
     fn string(&mut self) -> Result<String, JsonError> {
-        self.expect(b'"')?;
+        if self.next() != b'"' {
+            return Err(JsonError::Syntax);
+        }
         let mut out = String::new();
         loop {
             let start = self.at;
-            while let Some(byte) = self.peek() {
-                if byte == b'"' || byte == b'\\' || byte < 0x20 {
-                    break;
-                }
+            while !matches!(self.peek(), b'"' | b'\\' | 0..=0x1f) {
                 self.at += 1;
             }
-            let run = self.bytes.get(start..self.at).unwrap_or_default();
-            out.push_str(core::str::from_utf8(run).map_err(|_| JsonError::Syntax)?);
-            match self.next()? {
-                b'"' => return Ok(out),
-                b'\\' => out.push(self.escape()?),
-                _ => return Err(JsonError::Syntax),
+            if self.build {
+                out.push_str(self.since(start)?);
             }
-        }
-    }
-
-    fn skip_string(&mut self) -> Result<(), JsonError> {
-        self.expect(b'"')?;
-        loop {
-            match self.next()? {
-                b'"' => return Ok(()),
-                b'\\' => drop(self.escape()?),
-                byte if byte < 0x20 => return Err(JsonError::Syntax),
-                _ => {}
+            match self.next() {
+                b'"' => return Ok(out),
+                b'\\' => {
+                    let c = self.escape()?;
+                    if self.build {
+                        out.push(c);
+                    }
+                }
+                _ => return Err(JsonError::Syntax),
             }
         }
     }

@@ -5,27 +5,23 @@ use alloc::string::String;
 
 /// Appends `s` to `out` as a JSON string literal.
 pub fn write_str(out: &mut String, s: &str) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    out.reserve(s.len() + 2);
     out.push('"');
     let mut plain_from = 0;
     for (at, byte) in s.bytes().enumerate() {
-        let escape: &str = match byte {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0x00..=0x1f => "",
+        let escape = match byte {
+            b'"' | b'\\' => byte,
+            b'\n' => b'n',
+            b'\r' => b'r',
+            b'\t' => b't',
+            0x00..=0x1f => b'u',
             _ => continue,
         };
         out.push_str(s.get(plain_from..at).unwrap_or_default());
-        if escape.is_empty() {
-            out.push_str("\\u00");
-            out.push(HEX[usize::from(byte >> 4)] as char);
-            out.push(HEX[usize::from(byte & 0x0f)] as char);
-        } else {
-            out.push_str(escape);
+        out.push('\\');
+        out.push(char::from(escape));
+        if escape == b'u' {
+            out.push_str("00");
+            push_hex(out, byte);
         }
         plain_from = at + 1;
     }
@@ -33,38 +29,40 @@ pub fn write_str(out: &mut String, s: &str) {
     out.push('"');
 }
 
+/// Appends `byte` as two lower-case hexadecimal digits.
+pub(crate) fn push_hex(out: &mut String, byte: u8) {
+    for nibble in [byte >> 4, byte & 0x0f] {
+        out.push(char::from(
+            if nibble < 10 { b'0' } else { b'a' - 10 } + nibble,
+        ));
+    }
+}
+
 /// Appends `n` in decimal.
-pub fn write_u64(out: &mut String, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut start = digits.len();
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
+pub fn write_u64(out: &mut String, n: u64) {
+    // Recursion instead of a digit buffer: no indexing, so no bounds checks (at most 20 deep).
+    if n >= 10 {
+        write_u64(out, n / 10);
     }
-    for &d in &digits[start..] {
-        out.push(d as char);
-    }
+    out.push(char::from(b'0' + (n % 10) as u8));
 }
 
 /// Appends a parsed [`Value`] back as compact JSON. Numbers are copied as they were read.
 pub fn write_value(out: &mut String, value: &Value) {
     match value {
         Value::Null => out.push_str("null"),
-        Value::Bool(true) => out.push_str("true"),
-        Value::Bool(false) => out.push_str("false"),
+        Value::Bool(b) => write_bool(out, *b),
         Value::Number(text) => out.push_str(text),
         Value::String(s) => write_str(out, s),
         Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
+            let mut close = '[';
+            for item in items {
+                out.push(close);
+                close = ',';
                 write_value(out, item);
+            }
+            if close == '[' {
+                out.push('[');
             }
             out.push(']');
         }
@@ -76,6 +74,11 @@ pub fn write_value(out: &mut String, value: &Value) {
             object.finish();
         }
     }
+}
+
+/// Appends `true` or `false`.
+pub(crate) fn write_bool(out: &mut String, value: bool) {
+    out.push_str(if value { "true" } else { "false" });
 }
 
 /// Writes one JSON object member by member, placing the commas.
@@ -109,10 +112,7 @@ impl<'a> ObjectWriter<'a> {
 
     /// Writes a string member, or `null` when absent.
     pub fn opt_str(&mut self, key: &str, value: Option<&str>) {
-        match value {
-            Some(v) => self.str(key, v),
-            None => self.key(key).push_str("null"),
-        }
+        write_opt_str(self.key(key), value);
     }
 
     /// Writes an integer member.
@@ -122,7 +122,7 @@ impl<'a> ObjectWriter<'a> {
 
     /// Writes a boolean member.
     pub fn bool(&mut self, key: &str, value: bool) {
-        self.key(key).push_str(if value { "true" } else { "false" });
+        write_bool(self.key(key), value);
     }
 
     /// Writes a member whose value is already JSON text.
@@ -133,6 +133,14 @@ impl<'a> ObjectWriter<'a> {
     /// Closes the object.
     pub fn finish(self) {
         self.out.push('}');
+    }
+}
+
+/// Appends a string literal, or `null` when absent.
+pub(crate) fn write_opt_str(out: &mut String, value: Option<&str>) {
+    match value {
+        Some(v) => write_str(out, v),
+        None => out.push_str("null"),
     }
 }
 
