@@ -34,7 +34,6 @@ use crate::snapshot::{self, Identity, StorageKey};
 use crate::stats::Stats;
 use crate::time::{Duration, Timestamp};
 use crate::wire::{self, EventFields};
-use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -77,7 +76,9 @@ pub struct Consentry {
     anonymous_id: AnonymousId,
     user_id: Option<String>,
     identity_stored: bool,
-    queue: VecDeque<QueuedEvent>,
+    /// Oldest first. A `Vec` rather than a `VecDeque`: the deque's ring-buffer code costs more
+    /// wasm than the occasional move of the front costs time.
+    queue: Vec<QueuedEvent>,
     queued_bytes: usize,
     in_flight: Vec<InFlight>,
     flush_deadline: Option<Timestamp>,
@@ -91,7 +92,7 @@ pub struct Consentry {
     persist_deadline: Option<Timestamp>,
     queue_stored: bool,
     snapshot_budget: usize,
-    outputs: VecDeque<Output>,
+    outputs: Vec<Output>,
     stats: Stats,
 }
 
@@ -118,7 +119,7 @@ impl Consentry {
             config,
             user_id: None,
             identity_stored: false,
-            queue: VecDeque::new(),
+            queue: Vec::new(),
             queued_bytes: 0,
             in_flight: Vec::new(),
             flush_deadline: None,
@@ -132,7 +133,7 @@ impl Consentry {
             persist_deadline: None,
             queue_stored: false,
             snapshot_budget: MAX_SNAPSHOT_BYTES,
-            outputs: VecDeque::new(),
+            outputs: Vec::new(),
             stats: Stats::default(),
         }
     }
@@ -217,7 +218,11 @@ impl Consentry {
 
     /// The next command for the shell, if any. Drain until `None` after every input.
     pub fn poll_output(&mut self) -> Option<Output> {
-        self.outputs.pop_front()
+        if self.outputs.is_empty() {
+            None
+        } else {
+            Some(self.outputs.remove(0))
+        }
     }
 
     /// When the shell should call [`Consentry::handle_timeout`] next, if at all.
@@ -295,10 +300,7 @@ impl Consentry {
             }
             adopted.push(event);
         }
-        for event in adopted.into_iter().rev() {
-            self.queued_bytes += event.wire.len();
-            self.queue.push_front(event);
-        }
+        self.requeue_front(adopted);
         self.trim_overflow();
         if !self.queue.is_empty() && self.flush_deadline.is_none() {
             self.flush_deadline = Some(now);
@@ -497,10 +499,7 @@ impl Consentry {
                         Err(reason) => self.drop_events(reason, 1),
                     }
                 }
-                for event in retry.into_iter().rev() {
-                    self.queued_bytes += event.wire.len();
-                    self.queue.push_front(event);
-                }
+                self.requeue_front(retry);
                 self.trim_overflow();
                 let backoff = self.config.retry.backoff(self.failures, &mut self.rng);
                 let delay = not_before.map_or(backoff, |asked| asked.max(backoff));
@@ -589,11 +588,11 @@ impl Consentry {
     // ----- internals -----
 
     fn notify(&mut self, notice: Notice) {
-        self.outputs.push_back(Output::Notify(notice));
+        self.outputs.push(Output::Notify(notice));
     }
 
     fn persist(&mut self, key: StorageKey, value: Option<String>) {
-        self.outputs.push_back(Output::Persist { key, value });
+        self.outputs.push(Output::Persist { key, value });
     }
 
     fn discard_stored(&mut self, key: StorageKey) {
@@ -716,21 +715,28 @@ impl Consentry {
             self.flush_deadline = Some(now.saturating_add(self.config.batch.flush_interval));
         }
         self.queued_bytes += event.wire.len();
-        self.queue.push_back(event);
+        self.queue.push(event);
         self.trim_overflow();
         self.schedule_persist(now);
         self.maybe_send(now);
     }
 
     fn trim_overflow(&mut self) {
-        let mut overflow = 0;
-        while self.queue.len() > self.config.batch.max_queue_events {
-            if let Some(oldest) = self.queue.pop_front() {
-                self.queued_bytes -= oldest.wire.len();
-                overflow += 1;
-            }
+        let overflow = self
+            .queue
+            .len()
+            .saturating_sub(self.config.batch.max_queue_events);
+        for oldest in self.queue.drain(..overflow) {
+            self.queued_bytes -= oldest.wire.len();
         }
-        self.drop_events(DropReason::QueueOverflow, overflow);
+        self.drop_events(DropReason::QueueOverflow, overflow as u64);
+    }
+
+    /// Puts `events` (oldest first) back at the front of the queue.
+    fn requeue_front(&mut self, mut events: Vec<QueuedEvent>) {
+        self.queued_bytes += events.iter().map(|e| e.wire.len()).sum::<usize>();
+        events.append(&mut self.queue);
+        self.queue = events;
     }
 
     /// After the recorded consent changed: record the change event (when `previous` is given),
@@ -848,21 +854,24 @@ impl Consentry {
     fn persist_queue(&mut self, now: Timestamp) {
         self.persist_deadline = None;
         let granted = self.granted;
-        let mut unsent = self
-            .in_flight
-            .iter()
-            .flat_map(|f| f.events.iter())
-            .filter(|e| e.purposes.is_subset_of(granted))
-            .chain(self.queue.iter())
-            .peekable();
-        if unsent.peek().is_none() {
+        let mut unsent = Vec::new();
+        for flight in &self.in_flight {
+            for event in &flight.events {
+                if event.purposes.is_subset_of(granted) {
+                    unsent.push(event);
+                }
+            }
+        }
+        unsent.extend(self.queue.iter());
+        if unsent.is_empty() {
             if self.queue_stored {
                 self.queue_stored = false;
                 self.persist(StorageKey::Queue, None);
             }
             return;
         }
-        let (text, _) = snapshot::encode_queue(unsent, now, self.hidden, self.snapshot_budget);
+        let (text, _) =
+            snapshot::encode_queue(unsent.into_iter(), now, self.hidden, self.snapshot_budget);
         self.queue_stored = true;
         self.persist(StorageKey::Queue, Some(text));
     }
@@ -907,20 +916,19 @@ impl Consentry {
             &consent,
             byte_limit.min(64 * 1024),
         );
-        let mut events = Vec::new();
-        while let Some(front) = self.queue.front() {
-            let separator = usize::from(!events.is_empty());
+        let mut count = 0;
+        for event in &self.queue {
             let fits =
-                body.len() + separator + front.wire.len() + wire::BATCH_END_BYTES <= byte_limit;
-            if events.len() >= MAX_BATCH_EVENTS || !fits {
+                body.len() + usize::from(count > 0) + event.wire.len() + wire::BATCH_END_BYTES
+                    <= byte_limit;
+            if count >= MAX_BATCH_EVENTS || !fits {
                 break;
             }
-            wire::push_event(&mut body, &front.wire, events.is_empty());
-            if let Some(event) = self.queue.pop_front() {
-                self.queued_bytes -= event.wire.len();
-                events.push(event);
-            }
+            wire::push_event(&mut body, &event.wire, count == 0);
+            self.queued_bytes -= event.wire.len();
+            count += 1;
         }
+        let events: Vec<QueuedEvent> = self.queue.drain(..count).collect();
         if events.is_empty() {
             return false;
         }
@@ -938,7 +946,7 @@ impl Consentry {
             deadline: now.saturating_add(SEND_TIMEOUT),
         });
         self.stats.batches_sent += 1;
-        self.outputs.push_back(Output::Send(Transmission {
+        self.outputs.push(Output::Send(Transmission {
             batch_id,
             body,
             keepalive,
