@@ -1,0 +1,238 @@
+//! `POST /v1/batch`: fault (if queued) → content type → body (size, gzip) → API key → schema
+//! rules → consent re-check → one transaction → answer.
+//!
+//! The rule: a batch that breaks any schema rule is rejected whole (400 naming the field,
+//! nothing stored). A valid batch is stored in one SQLite transaction and acknowledged only
+//! after COMMIT; within it, events whose purposes the batch's own consent state does not grant
+//! are refused (not stored, listed by id), and events whose id is already stored are counted as
+//! duplicates.
+
+use super::{ApiError, App, DropConnection, InjectedFault};
+use crate::body::{check_content_type, read_body};
+use crate::consent_check::check_event;
+use crate::faults::Fault;
+use crate::store::{NewBatch, NewEvent};
+use crate::validate::validate;
+use crate::wire::Batch;
+use axum::body::{Body, Bytes};
+use axum::extract::{RawQuery, State};
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Response marker: what one batch did, for the request log.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IngestOutcome {
+    /// Events stored.
+    pub stored: u64,
+    /// Events already stored before.
+    pub duplicates: u64,
+    /// Events refused by the consent check.
+    pub refused: u64,
+}
+
+/// The 200 answer.
+#[derive(Debug, Serialize)]
+struct Accepted {
+    stored: u64,
+    duplicates: u64,
+    refused: Vec<Refused>,
+}
+
+#[derive(Debug, Serialize)]
+struct Refused {
+    id: String,
+    reason: &'static str,
+}
+
+/// The handler.
+pub async fn handle(
+    State(app): State<Arc<App>>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    if let Some(fault) = app.faults.as_ref().and_then(|f| f.next()) {
+        return fault_response(fault);
+    }
+    match ingest(&app, query.as_deref(), &headers, body).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn ingest(
+    app: &App,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let limit = app.max_body_bytes;
+    check_content_type(headers).map_err(|e| ApiError::body(&e, limit))?;
+    let bytes = read_body(headers, body, limit)
+        .await
+        .map_err(|e| ApiError::body(&e, limit))?;
+    let environment = authenticate(app, &bytes, query)?;
+    let batch = validate(&bytes)?;
+    let (new_batch, refused) = prepare(app, batch, environment)?;
+    let counts = app
+        .store
+        .ingest(new_batch)
+        .await
+        .map_err(|e| ApiError::storage(&e))?;
+    for r in &refused {
+        tracing::info!(event_id = %r.id, reason = r.reason, "event refused");
+    }
+    let outcome = IngestOutcome {
+        stored: counts.stored,
+        duplicates: counts.duplicates,
+        refused: refused.len() as u64,
+    };
+    let mut response = Json(Accepted {
+        stored: counts.stored,
+        duplicates: counts.duplicates,
+        refused,
+    })
+    .into_response();
+    response.extensions_mut().insert(outcome);
+    Ok(response)
+}
+
+/// Just the key, read before the rest is checked: a sender without a valid key learns nothing
+/// about what else is wrong with its batch.
+#[derive(Deserialize)]
+struct KeyProbe {
+    #[serde(default)]
+    api_key: Option<serde_json::Value>,
+}
+
+/// The environment of the batch's key: the body's `api_key`, or `?api_key=` when the body has
+/// none.
+fn authenticate(app: &App, body: &Bytes, query: Option<&str>) -> Result<String, ApiError> {
+    let is_object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    if !is_object && serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            None,
+            "body must be a JSON object",
+        ));
+    }
+    let probe: KeyProbe = serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            None,
+            if e.is_data() {
+                "body must be a JSON object".to_owned()
+            } else {
+                format!("body is not JSON: {e}")
+            },
+        )
+    })?;
+    let from_query = || {
+        form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+            .find(|(name, _)| name == "api_key")
+            .map(|(_, value)| value.into_owned())
+    };
+    let key = match probe.api_key {
+        Some(serde_json::Value::String(key)) => Some(key),
+        Some(_) => None,
+        None => from_query(),
+    };
+    key.as_deref()
+        .and_then(|k| app.api_keys.environment_of(k))
+        .map(str::to_owned)
+        .ok_or_else(ApiError::unknown_api_key)
+}
+
+/// Splits the batch into what to store and what the consent check refuses.
+fn prepare(
+    app: &App,
+    batch: Batch,
+    environment: String,
+) -> Result<(NewBatch, Vec<Refused>), ApiError> {
+    let mut events = Vec::with_capacity(batch.events.len());
+    let mut refused = Vec::new();
+    for event in batch.events {
+        if let Err(reason) = check_event(&event.purposes, &batch.consent_state, &app.sale_purposes)
+        {
+            refused.push(Refused {
+                id: event.id,
+                reason: reason.as_str(),
+            });
+            continue;
+        }
+        let consent = match &event.consent {
+            Some(c) => Some((json(&c.current)?, json(&c.previous)?)),
+            None => None,
+        };
+        events.push(NewEvent {
+            kind: event.kind.as_str(),
+            purposes: json(&event.purposes)?,
+            page: event.page.as_ref().map(json).transpose()?,
+            consent,
+            properties: event.properties.get().to_owned(),
+            event_id: event.id,
+            name: event.name,
+            timestamp_ms: event.timestamp_unixtime_ms,
+            anonymous_id: event.anonymous_id,
+            user_id: event.user_id,
+        });
+    }
+    let new_batch = NewBatch {
+        consent_state: json(&batch.consent_state)?,
+        batch_id: batch.batch_id,
+        environment,
+        received_at_ms: now_ms(),
+        sent_at_ms: batch.sent_at,
+        sdk_name: batch.sdk.name,
+        sdk_version: batch.sdk.version,
+        events,
+        refused: refused.len() as u64,
+    };
+    Ok((new_batch, refused))
+}
+
+fn json<T: Serialize>(value: &T) -> Result<String, ApiError> {
+    serde_json::to_string(value).map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            None,
+            format!("cannot encode: {e}"),
+        )
+    })
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn fault_response(fault: Fault) -> Response {
+    let mut response = match fault {
+        Fault::Drop => {
+            let mut response = StatusCode::SERVICE_UNAVAILABLE.into_response();
+            response.extensions_mut().insert(DropConnection);
+            response
+        }
+        Fault::Status {
+            status,
+            retry_after,
+        } => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let mut response = ApiError::new(status, None, "injected fault").into_response();
+            if let Some(seconds) = retry_after {
+                response
+                    .headers_mut()
+                    .insert(RETRY_AFTER, HeaderValue::from(seconds));
+            }
+            response
+        }
+    };
+    response.extensions_mut().insert(InjectedFault);
+    response
+}

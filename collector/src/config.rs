@@ -1,0 +1,312 @@
+//! The command line (every flag also read from a `CONSENTRY_*` environment variable) and the
+//! checked settings the server runs with.
+//!
+//! [`Cli`] is what clap parses; [`Settings`] is what [`crate::server::start`] takes, so tests and
+//! the load benchmark build settings directly. [`Settings::check`] holds the rules that do not fit
+//! one flag, such as "plain HTTP only on a loopback address".
+
+use crate::keys::{AdminToken, ApiKeyEntry, ApiKeys, KeyError};
+use crate::origin::{Origin, OriginPolicy};
+use clap::Parser;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// `consentry-collector`: the Consentry ingestion endpoint.
+#[derive(Parser, Clone, Debug)]
+#[command(name = "consentry-collector", version, about, long_about = None)]
+pub struct Cli {
+    /// Address to listen on.
+    #[arg(long, env = "CONSENTRY_LISTEN", default_value = "127.0.0.1:8444")]
+    pub listen: SocketAddr,
+
+    /// Directory for the database, the local certificates and the generated admin token.
+    #[arg(long, env = "CONSENTRY_DATA_DIR", default_value = ".data/collector")]
+    pub data_dir: PathBuf,
+
+    /// PEM certificate chain to serve (with --tls-key); without both, a local CA is used.
+    #[arg(long, env = "CONSENTRY_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "CONSENTRY_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Serve plain HTTP instead of HTTPS; only allowed on a loopback address.
+    #[arg(long, env = "CONSENTRY_PLAIN_HTTP", conflicts_with_all = ["tls_cert", "tls_key"])]
+    pub plain_http: bool,
+
+    /// An API key and the environment it writes to, as ENV=KEY (repeatable; at least one).
+    #[arg(
+        long = "api-key",
+        env = "CONSENTRY_API_KEYS",
+        value_name = "ENV=KEY",
+        value_delimiter = ',',
+        required = true,
+        hide_env_values = true
+    )]
+    pub api_keys: Vec<ApiKeyEntry>,
+
+    /// An origin allowed to send batches from a browser (repeatable), e.g. `https://shop.example`.
+    #[arg(
+        long = "allow-origin",
+        env = "CONSENTRY_ALLOW_ORIGINS",
+        value_name = "ORIGIN",
+        value_delimiter = ','
+    )]
+    pub allow_origins: Vec<Origin>,
+
+    /// Also allow any http(s) origin on localhost, 127.0.0.1 or ::1, any port (development, tests).
+    #[arg(long, env = "CONSENTRY_ALLOW_LOOPBACK_ORIGINS")]
+    pub allow_loopback_origins: bool,
+
+    /// Bearer token of the read and admin API; generated and kept in the data directory if absent.
+    #[arg(long, env = "CONSENTRY_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+
+    /// An origin allowed to call the read/admin API from a browser (repeatable; none by default).
+    #[arg(
+        long = "admin-origin",
+        env = "CONSENTRY_ADMIN_ORIGINS",
+        value_name = "ORIGIN",
+        value_delimiter = ','
+    )]
+    pub admin_origins: Vec<Origin>,
+
+    /// Purposes that count as a sale of data under CCPA, e.g. advertising,personalization.
+    #[arg(
+        long,
+        env = "CONSENTRY_SALE_PURPOSES",
+        value_name = "PURPOSES",
+        value_delimiter = ',',
+        value_parser = parse_purpose
+    )]
+    pub sale_purposes: Vec<String>,
+
+    /// Enable POST/DELETE /v1/admin/faults and POST /v1/admin/reset (tests only).
+    #[arg(long, env = "CONSENTRY_FAULT_INJECTION")]
+    pub fault_injection: bool,
+
+    /// Largest request body in bytes, both as received and after gzip.
+    #[arg(long, env = "CONSENTRY_MAX_BODY_BYTES", default_value_t = crate::DEFAULT_MAX_BODY_BYTES)]
+    pub max_body_bytes: usize,
+}
+
+fn parse_purpose(text: &str) -> Result<String, String> {
+    if consentry_core::purpose::is_valid_name(text) {
+        Ok(text.to_owned())
+    } else {
+        Err(format!(
+            "`{text}` is not a purpose name: a lower-case letter then up to 63 of a-z, 0-9, _ and -"
+        ))
+    }
+}
+
+/// How connections are secured.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// TLS with the operator's certificate chain and key (PEM files).
+    TlsFiles {
+        /// The certificate chain, leaf first.
+        cert: PathBuf,
+        /// The leaf's private key.
+        key: PathBuf,
+    },
+    /// TLS with a local CA and `localhost` certificate kept in the data directory.
+    TlsLocalCa,
+    /// Plain HTTP, on a loopback address only.
+    PlainHttp,
+}
+
+/// Everything the server runs with.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Address to listen on (port 0 picks a free one).
+    pub listen: SocketAddr,
+    /// Where the database, certificates and generated admin token live.
+    pub data_dir: PathBuf,
+    /// TLS or plain HTTP.
+    pub transport: Transport,
+    /// API keys and their environments.
+    pub api_keys: ApiKeys,
+    /// Origins granted CORS on `POST /v1/batch`.
+    pub ingest_origins: OriginPolicy,
+    /// Origins granted CORS on the read and admin API.
+    pub admin_origins: OriginPolicy,
+    /// The admin token; `None` generates or reuses one in the data directory.
+    pub admin_token: Option<AdminToken>,
+    /// Purposes that count as a sale of data under CCPA.
+    pub sale_purposes: Vec<String>,
+    /// Whether the fault and reset endpoints exist.
+    pub fault_injection: bool,
+    /// Largest request body, before and after gzip.
+    pub max_body_bytes: usize,
+    /// How long shutdown waits for in-flight requests.
+    pub shutdown_grace: Duration,
+}
+
+/// A configuration the collector refuses to start with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// `--plain-http` on an address that is not loopback.
+    PlainHttpNotLoopback(SocketAddr),
+    /// A body limit below what the SDK may send.
+    BodyLimitTooSmall(usize),
+    /// A problem with keys or the admin token.
+    Keys(KeyError),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::PlainHttpNotLoopback(addr) => write!(
+                f,
+                "refusing plain HTTP on {addr}: --plain-http is only allowed on a loopback address \
+                 (127.0.0.1, ::1); serve HTTPS with --tls-cert/--tls-key or the local CA instead"
+            ),
+            ConfigError::BodyLimitTooSmall(n) => write!(
+                f,
+                "--max-body-bytes {n} is below {}, the largest batch the SDK sends",
+                consentry_core::limits::MAX_BATCH_BYTES
+            ),
+            ConfigError::Keys(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl From<KeyError> for ConfigError {
+    fn from(e: KeyError) -> Self {
+        ConfigError::Keys(e)
+    }
+}
+
+impl Settings {
+    /// Settings with the defaults of the command line: TLS with the local CA, no origins, a
+    /// generated admin token, no fault injection, 1 MiB bodies.
+    pub fn new(listen: SocketAddr, data_dir: PathBuf, api_keys: ApiKeys) -> Settings {
+        Settings {
+            listen,
+            data_dir,
+            transport: Transport::TlsLocalCa,
+            api_keys,
+            ingest_origins: OriginPolicy::none(),
+            admin_origins: OriginPolicy::none(),
+            admin_token: None,
+            sale_purposes: Vec::new(),
+            fault_injection: false,
+            max_body_bytes: crate::DEFAULT_MAX_BODY_BYTES,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+
+    /// Settings from a parsed command line, checked.
+    pub fn from_cli(cli: Cli) -> Result<Settings, ConfigError> {
+        let transport = match (cli.plain_http, cli.tls_cert, cli.tls_key) {
+            (true, _, _) => Transport::PlainHttp,
+            (false, Some(cert), Some(key)) => Transport::TlsFiles { cert, key },
+            _ => Transport::TlsLocalCa,
+        };
+        let admin_token = cli
+            .admin_token
+            .as_deref()
+            .map(AdminToken::new)
+            .transpose()?;
+        let settings = Settings {
+            transport,
+            ingest_origins: OriginPolicy::new(cli.allow_origins, cli.allow_loopback_origins),
+            admin_origins: OriginPolicy::new(cli.admin_origins, false),
+            admin_token,
+            sale_purposes: cli.sale_purposes,
+            fault_injection: cli.fault_injection,
+            max_body_bytes: cli.max_body_bytes,
+            ..Settings::new(cli.listen, cli.data_dir, ApiKeys::new(cli.api_keys)?)
+        };
+        settings.check()?;
+        Ok(settings)
+    }
+
+    /// The rules across flags: plain HTTP only on loopback; a body limit the SDK fits in.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if self.transport == Transport::PlainHttp && !self.listen.ip().is_loopback() {
+            return Err(ConfigError::PlainHttpNotLoopback(self.listen));
+        }
+        if self.max_body_bytes < consentry_core::limits::MAX_BATCH_BYTES {
+            return Err(ConfigError::BodyLimitTooSmall(self.max_body_bytes));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Settings, String> {
+        let cli =
+            Cli::try_parse_from(std::iter::once("consentry-collector").chain(args.iter().copied()))
+                .map_err(|e| e.to_string())?;
+        Settings::from_cli(cli).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn flags_become_settings() {
+        let s = parse(&[
+            "--api-key",
+            "production=pk1",
+            "--api-key",
+            "staging=pk2,dev=pk3",
+            "--allow-origin",
+            "https://shop.example/",
+            "--sale-purposes",
+            "advertising,personalization",
+            "--admin-token",
+            "0123456789abcdef",
+        ])
+        .unwrap();
+        assert_eq!(s.listen.to_string(), "127.0.0.1:8444");
+        assert_eq!(s.transport, Transport::TlsLocalCa);
+        assert_eq!(s.api_keys.environment_of("pk3"), Some("dev"));
+        assert!(s.ingest_origins.allows("https://shop.example"));
+        assert!(!s.ingest_origins.allows("http://localhost:1"));
+        assert_eq!(s.sale_purposes, ["advertising", "personalization"]);
+        assert!(s.admin_token.is_some());
+    }
+
+    #[test]
+    fn bad_combinations_are_refused_with_a_reason() {
+        for (args, needle) in [
+            (&["--allow-origin", "https://x.example"][..], "--api-key"),
+            (&["--api-key", "nokey"], "ENV=KEY"),
+            (
+                &["--api-key", "a=k", "--plain-http", "--listen", "0.0.0.0:80"],
+                "loopback",
+            ),
+            (
+                &["--api-key", "a=k", "--plain-http", "--tls-cert", "c.pem"],
+                "cannot be used",
+            ),
+            (&["--api-key", "a=k", "--tls-cert", "c.pem"], "--tls-key"),
+            (
+                &["--api-key", "a=k", "--allow-origin", "shop.example"],
+                "not an origin",
+            ),
+            (
+                &["--api-key", "a=k", "--sale-purposes", "Ads"],
+                "purpose name",
+            ),
+            (
+                &["--api-key", "a=k", "--admin-token", "short"],
+                "at least 16",
+            ),
+            (&["--api-key", "a=k", "--max-body-bytes", "1000"], "below"),
+        ] {
+            let error = parse(args).unwrap_err();
+            assert!(error.contains(needle), "{args:?}: {error}");
+        }
+        assert!(parse(&["--api-key", "a=k", "--plain-http", "--listen", "[::1]:0"]).is_ok());
+    }
+}

@@ -1,0 +1,59 @@
+//! # consentry-collector
+//!
+//! The reference ingestion endpoint for Consentry: it receives wire format v1 batches
+//! (`schema/v1/batch.schema.json`) from the browser SDK over HTTPS, checks them by hand against
+//! the schema's rules, re-checks every event's purposes against the batch's consent state, and
+//! stores what passes in SQLite, counting each event id once.
+//!
+//! **In scope:** TLS (operator certificates or a local development CA), CORS for the configured
+//! origins, per-environment API keys, validation with the failing field named, durable storage
+//! acknowledged only after COMMIT, a read API for tests and the demo inspector, fault injection
+//! for tests, graceful shutdown.
+//!
+//! **Out of scope:** analytics, forwarding to other systems, rate limiting, multi-node storage.
+//!
+//! Codemap:
+//! - [`config`]: the command line ([`config::Cli`]) and the checked [`config::Settings`];
+//! - [`server`]: listener, TLS, connections, graceful shutdown ([`server::start`]);
+//! - [`api`]: the HTTP routes and their middleware;
+//! - [`wire`] and [`validate`]: the typed v1 batch and the checks serde cannot express;
+//! - [`consent_check`]: the defence-in-depth purpose check;
+//! - [`body`]: content types, gzip and size limits;
+//! - [`store`]: SQLite on its own thread;
+//! - [`tls`], [`origin`], [`keys`], [`faults`]: the small things the rest is made of.
+#![forbid(unsafe_code)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod api;
+pub mod body;
+pub mod config;
+pub mod consent_check;
+pub mod faults;
+pub mod keys;
+pub mod origin;
+pub mod server;
+pub mod store;
+pub mod tls;
+pub mod validate;
+pub mod wire;
+
+/// The largest number of events one batch may hold (the schema's `maxItems`).
+pub const MAX_BATCH_EVENTS: usize = 500;
+
+/// The largest properties object of one event, as the JSON text that was sent.
+pub const MAX_PROPERTIES_BYTES: usize = 64 * 1024;
+
+/// How deeply properties may nest; the properties object itself is level 1.
+pub const MAX_PROPERTIES_DEPTH: usize = consentry_core::limits::MAX_PROPERTIES_DEPTH;
+
+/// The latest time the schema allows (`unixtime_ms`'s maximum: the end of year 9999).
+pub const MAX_UNIXTIME_MS: u64 = 253_402_300_799_999;
+
+/// The default limit on a request body, before and after gzip.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+
+// The collector's limits are looser than the SDK's, so an event the SDK admits is never refused
+// for its size here.
+const _: () = assert!(MAX_BATCH_EVENTS >= consentry_core::limits::MAX_BATCH_EVENTS);
+const _: () = assert!(MAX_PROPERTIES_BYTES >= consentry_core::limits::MAX_PROPERTIES_BYTES);
+const _: () = assert!(DEFAULT_MAX_BODY_BYTES >= consentry_core::limits::MAX_BATCH_BYTES);

@@ -1,0 +1,326 @@
+//! The server: data directory, credentials, TLS, database, the accept loop, and graceful
+//! shutdown.
+//!
+//! Each connection runs on its own task (TLS handshake with a deadline, then HTTP/1.1 or HTTP/2
+//! by ALPN). Shutdown stops accepting, asks every connection to finish its in-flight requests
+//! (bounded by [`Settings::shutdown_grace`]), then closes the database (WAL checkpoint).
+
+use crate::api::{self, App, DropConnection};
+use crate::config::{ConfigError, Settings, Transport};
+use crate::consent_check::SalePurposes;
+use crate::faults::FaultQueue;
+use crate::keys::{load_or_create_admin_token, AdminTokenSource};
+use crate::store::{Store, StoreCloser, StoreError, DATABASE_FILE};
+use crate::tls::{self, LocalCa, TlsError};
+use axum::extract::Request;
+use axum::response::Response;
+use axum::Router;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
+
+/// How long a client has to finish the TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a client has to send a request's headers.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why the server did not start.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The settings break a rule.
+    Config(ConfigError),
+    /// The data directory or admin token file.
+    DataDir(PathBuf, io::Error),
+    /// Certificates.
+    Tls(TlsError),
+    /// The database.
+    Store(StoreError),
+    /// The listen address.
+    Bind(SocketAddr, io::Error),
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::Config(e) => e.fmt(f),
+            StartError::DataDir(path, e) => write!(f, "data directory {}: {e}", path.display()),
+            StartError::Tls(e) => e.fmt(f),
+            StartError::Store(e) => write!(f, "database: {e}"),
+            StartError::Bind(addr, e) => write!(f, "cannot listen on {addr}: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// A failure while stopping.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StopError {
+    /// Closing the database failed.
+    Store(StoreError),
+    /// The server task failed.
+    Task(String),
+}
+
+impl fmt::Display for StopError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StopError::Store(e) => write!(f, "closing the database: {e}"),
+            StopError::Task(e) => write!(f, "server task: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StopError {}
+
+/// A started server: where it listens and what to tell the operator.
+#[derive(Debug)]
+pub struct Running {
+    /// The bound address (the real port when asked for port 0).
+    pub local_addr: SocketAddr,
+    /// `https://host:port` (or `http://` with plain HTTP).
+    pub url: String,
+    /// The leaf certificate's SPKI pin, with TLS.
+    pub spki_pin: Option<String>,
+    /// Whether the local CA was created or reused, when it is used.
+    pub local_ca: Option<LocalCa>,
+    /// The local CA certificate to trust, when it is used.
+    pub ca_path: Option<PathBuf>,
+    /// Where the admin token came from.
+    pub admin_token_source: AdminTokenSource,
+    /// The environments API keys write to.
+    pub environments: Vec<String>,
+    shutdown: oneshot::Sender<()>,
+    task: JoinHandle<Result<(), StopError>>,
+}
+
+impl Running {
+    /// Stops accepting, drains in-flight requests (bounded), closes the database.
+    pub async fn shutdown(self) -> Result<(), StopError> {
+        let _ = self.shutdown.send(());
+        self.task
+            .await
+            .map_err(|e| StopError::Task(e.to_string()))?
+    }
+}
+
+/// Starts the server described by `settings` and returns once it is listening.
+pub async fn start(settings: Settings) -> Result<Running, StartError> {
+    settings.check().map_err(StartError::Config)?;
+    let dir = settings.data_dir.clone();
+    create_data_dir(&dir).map_err(|e| StartError::DataDir(dir.clone(), e))?;
+    let (admin_token, admin_token_source) = match settings.admin_token.clone() {
+        Some(token) => (token, AdminTokenSource::Given),
+        None => {
+            load_or_create_admin_token(&dir).map_err(|e| StartError::DataDir(dir.clone(), e))?
+        }
+    };
+    let tls = match &settings.transport {
+        Transport::TlsFiles { cert, key } => Some(tls::from_files(cert, key)),
+        Transport::TlsLocalCa => Some(tls::local(&dir)),
+        Transport::PlainHttp => None,
+    }
+    .transpose()
+    .map_err(StartError::Tls)?;
+
+    let listener = TcpListener::bind(settings.listen)
+        .await
+        .map_err(|e| StartError::Bind(settings.listen, e))?;
+    let local_addr = listener
+        .local_addr()
+        .map_err(|e| StartError::Bind(settings.listen, e))?;
+    let (store, closer) = Store::open(&dir.join(DATABASE_FILE)).map_err(StartError::Store)?;
+
+    let environments = settings
+        .api_keys
+        .environments()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    let app = Arc::new(App {
+        store,
+        api_keys: settings.api_keys,
+        admin_token,
+        ingest_origins: settings.ingest_origins,
+        admin_origins: settings.admin_origins,
+        sale_purposes: SalePurposes::new(settings.sale_purposes),
+        faults: settings.fault_injection.then(FaultQueue::default),
+        max_body_bytes: settings.max_body_bytes,
+    });
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let (shutdown, shutdown_rx) = oneshot::channel();
+    let acceptor = tls
+        .as_ref()
+        .map(|t| TlsAcceptor::from(Arc::clone(&t.server_config)));
+    let task = tokio::spawn(serve(
+        listener,
+        api::router(app),
+        acceptor,
+        shutdown_rx,
+        settings.shutdown_grace,
+        closer,
+    ));
+    tracing::info!(address = %local_addr, scheme, "listening");
+    Ok(Running {
+        local_addr,
+        url: format!("{scheme}://{local_addr}"),
+        spki_pin: tls.as_ref().map(|t| t.spki_pin.clone()),
+        local_ca: tls.as_ref().and_then(|t| t.local_ca.clone()),
+        ca_path: tls.and_then(|t| t.ca_path),
+        admin_token_source,
+        environments,
+        shutdown,
+        task,
+    })
+}
+
+/// Creates the data directory, readable only by its owner when we create it.
+fn create_data_dir(dir: &Path) -> io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+async fn serve(
+    listener: TcpListener,
+    router: Router,
+    tls: Option<TlsAcceptor>,
+    mut shutdown: oneshot::Receiver<()>,
+    grace: Duration,
+    closer: StoreCloser,
+) -> Result<(), StopError> {
+    let graceful = GracefulShutdown::new();
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => {
+                let tcp = match accepted {
+                    Ok((tcp, _)) => tcp,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = tcp.set_nodelay(true);
+                let service = ConnectionService { router: router.clone() };
+                let watcher = graceful.watcher();
+                let builder = builder.clone();
+                let tls = tls.clone();
+                tokio::spawn(async move {
+                    match tls {
+                        None => serve_connection(&builder, TokioIo::new(tcp), service, watcher).await,
+                        Some(acceptor) => {
+                            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                                Ok(Ok(stream)) => {
+                                    serve_connection(&builder, TokioIo::new(stream), service, watcher).await;
+                                }
+                                Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                                Err(_) => tracing::debug!("TLS handshake timed out"),
+                            }
+                        }
+                    }
+                });
+            }
+        }
+    }
+    drop(listener);
+    tracing::info!(
+        connections = graceful.count(),
+        "shutting down: stopped accepting, draining in-flight requests"
+    );
+    match tokio::time::timeout(grace, graceful.shutdown()).await {
+        Ok(()) => tracing::info!("all connections closed"),
+        Err(_) => tracing::warn!(
+            grace_ms = grace.as_millis() as u64,
+            "drain timed out; abandoning the remaining connections"
+        ),
+    }
+    closer.close().await.map_err(StopError::Store)
+}
+
+async fn serve_connection<I>(
+    builder: &auto::Builder<TokioExecutor>,
+    io: TokioIo<I>,
+    service: ConnectionService,
+    watcher: Watcher,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let connection = builder.serve_connection(io, service);
+    if let Err(e) = watcher.watch(connection).await {
+        tracing::debug!(error = %e, "connection closed with an error");
+    }
+}
+
+/// The connection was closed on purpose (the `drop` fault).
+#[derive(Debug)]
+struct Dropped;
+
+impl fmt::Display for Dropped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("connection dropped by an injected fault")
+    }
+}
+
+impl std::error::Error for Dropped {}
+
+/// The router as a hyper service. A response marked [`DropConnection`] becomes a service
+/// error, on which hyper closes the connection (HTTP/1.1) or resets the stream (HTTP/2)
+/// without writing anything.
+#[derive(Clone)]
+struct ConnectionService {
+    router: Router,
+}
+
+impl hyper::service::Service<Request<Incoming>> for ConnectionService {
+    type Response = Response;
+    type Error = Dropped;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Dropped>> + Send>>;
+
+    fn call(&self, request: Request<Incoming>) -> Self::Future {
+        let router = self.router.clone();
+        Box::pin(async move {
+            let response = match router.oneshot(request).await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            };
+            if response.extensions().get::<DropConnection>().is_some() {
+                Err(Dropped)
+            } else {
+                Ok(response)
+            }
+        })
+    }
+}

@@ -1,0 +1,327 @@
+//! Durable storage in SQLite: one file in the data directory, WAL mode, `synchronous=FULL`,
+//! versioned migrations.
+//!
+//! SQLite calls block, so they never run on the async runtime. One dedicated thread owns the
+//! only connection and serves every operation, sent as a message over a bounded channel and
+//! answered on a oneshot channel ([`Store`] is the async handle). One owner means no connection
+//! mutex and no `SQLITE_BUSY` between our own writers, and it allows group commit: the thread
+//! takes every batch waiting in the channel, stores each in its own SAVEPOINT inside one
+//! transaction, COMMITs once (one fsync), and only then answers them all. Each batch is still
+//! atomic, and none is acknowledged before the COMMIT that makes it durable. A full channel
+//! makes handlers wait: back-pressure instead of unbounded memory.
+
+mod queries;
+mod schema;
+mod worker;
+
+use serde::Serialize;
+use serde_json::value::RawValue;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+use tokio::sync::{mpsc, oneshot};
+
+/// The database file's name inside the data directory.
+pub const DATABASE_FILE: &str = "collector.sqlite3";
+
+/// How many operations may wait for the store thread before handlers wait too.
+const CHANNEL_CAPACITY: usize = 256;
+
+/// A storage failure.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// SQLite reported an error.
+    Sqlite(String),
+    /// The database was written by a newer collector.
+    NewerSchema {
+        /// The schema version in the file.
+        found: i64,
+        /// The newest version this build knows.
+        known: i64,
+    },
+    /// The store thread has stopped.
+    Closed,
+    /// The store thread could not be started.
+    Thread(String),
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::Sqlite(e) => write!(f, "sqlite: {e}"),
+            StoreError::NewerSchema { found, known } => write!(
+                f,
+                "the database has schema version {found}, newer than {known}: use a newer collector"
+            ),
+            StoreError::Closed => f.write_str("the store is closed"),
+            StoreError::Thread(e) => write!(f, "cannot start the store thread: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Sqlite(e.to_string())
+    }
+}
+
+/// A valid batch, ready to store: the events that passed the consent check, as JSON texts.
+#[derive(Clone, Debug)]
+pub struct NewBatch {
+    /// The batch's `batch_id`.
+    pub batch_id: String,
+    /// The environment its API key maps to.
+    pub environment: String,
+    /// When the collector received it, Unix milliseconds.
+    pub received_at_ms: u64,
+    /// Its `sent_at`.
+    pub sent_at_ms: u64,
+    /// `sdk.name`.
+    pub sdk_name: String,
+    /// `sdk.version`.
+    pub sdk_version: String,
+    /// Its `consent_state`, as JSON.
+    pub consent_state: String,
+    /// The events to store.
+    pub events: Vec<NewEvent>,
+    /// How many of its events the consent check refused (counted, not stored).
+    pub refused: u64,
+}
+
+/// One event to store.
+#[derive(Clone, Debug)]
+pub struct NewEvent {
+    /// Its id: stored once, later copies are duplicates.
+    pub event_id: String,
+    /// Its wire type.
+    pub kind: &'static str,
+    /// Its name.
+    pub name: String,
+    /// When it was captured, Unix milliseconds.
+    pub timestamp_ms: u64,
+    /// Its purposes, as a JSON array.
+    pub purposes: String,
+    /// The visitor's anonymous id.
+    pub anonymous_id: String,
+    /// The user id, on identify events and after.
+    pub user_id: Option<String>,
+    /// Its properties, the JSON text as sent.
+    pub properties: String,
+    /// Page details as JSON, on page events.
+    pub page: Option<String>,
+    /// Current and previous consent states as JSON, on consent changes.
+    pub consent: Option<(String, String)>,
+}
+
+/// What storing one batch did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct IngestCounts {
+    /// Events stored now.
+    pub stored: u64,
+    /// Events whose id was already stored (retries, beacons, reloads); ignored.
+    pub duplicates: u64,
+}
+
+/// One stored event, as the read API returns it.
+#[derive(Debug, Serialize)]
+pub struct StoredEvent {
+    /// Its position in the store: the `since` cursor.
+    pub seq: i64,
+    /// Its id.
+    pub event_id: String,
+    /// The batch that first delivered it.
+    pub batch_id: String,
+    /// When that batch was received, Unix milliseconds.
+    pub received_at: i64,
+    /// Its wire type.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Its name.
+    pub name: String,
+    /// When it was captured.
+    pub timestamp_unixtime_ms: i64,
+    /// Its purposes.
+    pub purposes: Box<RawValue>,
+    /// The visitor's anonymous id.
+    pub anonymous_id: String,
+    /// The user id, if any.
+    pub user_id: Option<String>,
+    /// Its properties, as sent.
+    pub properties: Box<RawValue>,
+    /// Page details, on page events.
+    pub page: Option<Box<RawValue>>,
+    /// The consent after and before, on consent changes.
+    pub consent: Option<StoredConsent>,
+}
+
+/// The consent states of a stored consent change.
+#[derive(Debug, Serialize)]
+pub struct StoredConsent {
+    /// After the change.
+    pub current: Box<RawValue>,
+    /// Before the change.
+    pub previous: Box<RawValue>,
+}
+
+/// A page of stored events.
+#[derive(Debug, Serialize)]
+pub struct EventsPage {
+    /// Events with `seq` above the cursor, oldest first.
+    pub events: Vec<StoredEvent>,
+    /// The cursor for the next page: the last `seq` here, or the given one when empty.
+    pub next_since: i64,
+}
+
+/// What the store holds and has counted.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Stats {
+    /// Batches stored.
+    pub batches: u64,
+    /// Events stored.
+    pub events: u64,
+    /// Events ignored because their id was already stored.
+    pub duplicates: u64,
+    /// Events refused by the consent check.
+    pub refused: u64,
+    /// Consent changes stored.
+    pub consent_changes: u64,
+    /// Rejected ingestion requests by HTTP status.
+    pub rejected_requests: BTreeMap<String, u64>,
+}
+
+/// Rejected-request counts not yet written: counting never waits for the database. The store
+/// thread folds them into its next transaction (and before answering stats or closing).
+#[derive(Debug, Default)]
+struct PendingCounters(Mutex<BTreeMap<u16, u64>>);
+
+impl PendingCounters {
+    fn add(&self, status: u16, n: u64) {
+        let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let slot = map.entry(status).or_default();
+        *slot = slot.saturating_add(n);
+    }
+
+    fn take(&self) -> BTreeMap<u16, u64> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+enum Command {
+    Ingest(
+        Box<NewBatch>,
+        oneshot::Sender<Result<IngestCounts, StoreError>>,
+    ),
+    Reset(oneshot::Sender<Result<(), StoreError>>),
+    Events {
+        since: i64,
+        limit: u32,
+        reply: oneshot::Sender<Result<EventsPage, StoreError>>,
+    },
+    Stats(oneshot::Sender<Result<Stats, StoreError>>),
+    /// Wakes the thread to write pending counters.
+    Flush,
+    Close(oneshot::Sender<Result<(), StoreError>>),
+}
+
+/// The async handle to the store thread. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    tx: mpsc::Sender<Command>,
+    pending: Arc<PendingCounters>,
+}
+
+/// Closes the store: waits for queued operations, checkpoints the WAL, closes the file.
+#[derive(Debug)]
+pub struct StoreCloser {
+    tx: mpsc::Sender<Command>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Store {
+    /// Opens (creating and migrating if needed) the database at `path` and starts its thread.
+    pub fn open(path: &Path) -> Result<(Store, StoreCloser), StoreError> {
+        let conn = schema::open(path)?;
+        let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
+        let pending = Arc::new(PendingCounters::default());
+        let thread_pending = Arc::clone(&pending);
+        let thread = std::thread::Builder::new()
+            .name("consentry-store".to_owned())
+            .spawn(move || worker::run(conn, rx, &thread_pending))
+            .map_err(|e| StoreError::Thread(e.to_string()))?;
+        Ok((
+            Store {
+                tx: tx.clone(),
+                pending,
+            },
+            StoreCloser { tx, thread },
+        ))
+    }
+
+    async fn ask<T>(
+        &self,
+        command: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Command,
+    ) -> Result<T, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(command(reply))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Stores a batch in one transaction; returns after COMMIT.
+    pub async fn ingest(&self, batch: NewBatch) -> Result<IngestCounts, StoreError> {
+        self.ask(|reply| Command::Ingest(Box::new(batch), reply))
+            .await
+    }
+
+    /// Events with `seq > since`, at most `limit`, oldest first.
+    pub async fn events(&self, since: i64, limit: u32) -> Result<EventsPage, StoreError> {
+        self.ask(|reply| Command::Events {
+            since,
+            limit,
+            reply,
+        })
+        .await
+    }
+
+    /// Counts of what is stored and what was refused or rejected.
+    pub async fn stats(&self) -> Result<Stats, StoreError> {
+        self.ask(Command::Stats).await
+    }
+
+    /// Deletes every batch, event, consent change and counter.
+    pub async fn reset(&self) -> Result<(), StoreError> {
+        self.ask(Command::Reset).await
+    }
+
+    /// Counts a rejected ingestion request; never waits.
+    pub fn count_rejected(&self, status: u16) {
+        self.pending.add(status, 1);
+        // A full channel means the thread is busy and folds the count into its next write.
+        let _ = self.tx.try_send(Command::Flush);
+    }
+}
+
+impl StoreCloser {
+    /// Waits for every queued operation, checkpoints the WAL into the database file and closes
+    /// it.
+    pub async fn close(self) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let sent = self.tx.send(Command::Close(reply)).await;
+        let result = match sent {
+            Ok(()) => answer.await.unwrap_or(Err(StoreError::Closed)),
+            Err(_) => Err(StoreError::Closed),
+        };
+        let thread = self.thread;
+        tokio::task::spawn_blocking(move || thread.join())
+            .await
+            .map_err(|e| StoreError::Thread(e.to_string()))?
+            .map_err(|_| StoreError::Thread("the store thread panicked".to_owned()))?;
+        result
+    }
+}
