@@ -9,6 +9,7 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 use consentry_core::json::{self, Value};
+use consentry_core::text::concat;
 use consentry_core::{ConsentContext, ConsentSource, DropReason, Output, StorageKey};
 
 /// The longest consent field, in bytes (document, location, hardware id).
@@ -40,7 +41,7 @@ pub fn encode_output(output: Output) -> String {
             }
             out
         }
-        Output::Notify(notice) => ["n", notice.kind(), "\n", &notice.detail_json()].concat(),
+        Output::Notify(notice) => concat(&["n", notice.kind(), "\n", &notice.detail_json()]),
     }
 }
 
@@ -66,7 +67,7 @@ pub(crate) fn consent_choices(text: &str) -> Result<Vec<(String, bool)>, String>
     for (name, granted) in members {
         match granted {
             Value::Bool(granted) => choices.push((name, granted)),
-            _ => return Err(["consent for `", &name, "` must be true or false"].concat()),
+            _ => return Err(concat(&["consent for `", &name, "` must be true or false"])),
         }
     }
     Ok(choices)
@@ -84,12 +85,11 @@ pub(crate) fn consent_context(text: Option<&str>) -> Result<ConsentContext, Stri
             Value::Null => None,
             Value::String(s) if s.len() <= MAX_FIELD_BYTES => Some(s),
             _ => {
-                return Err([
+                return Err(concat(&[
                     "consent option `",
                     &field,
                     "` must be a string of at most 256 bytes",
-                ]
-                .concat())
+                ]))
             }
         };
         match field.as_str() {
@@ -107,7 +107,7 @@ pub(crate) fn consent_context(text: Option<&str>) -> Result<ConsentContext, Stri
                     }
                 }
             }
-            _ => return Err(["consent option `", &field, "` is not known"].concat()),
+            _ => return Err(concat(&["consent option `", &field, "` is not known"])),
         }
     }
     Ok(context)

@@ -91,9 +91,9 @@ impl ConfigError {
     /// The whole message: ``invalid config: `field` problem``.
     pub fn message(&self) -> String {
         if self.field.is_empty() {
-            ["invalid config: ", &self.problem].concat()
+            crate::text::concat(&["invalid config: ", &self.problem])
         } else {
-            ["invalid config: `", &self.field, "` ", &self.problem].concat()
+            crate::text::concat(&["invalid config: `", &self.field, "` ", &self.problem])
         }
     }
 }
@@ -151,7 +151,10 @@ impl Config {
             return Err(*ConfigError::new("", "is larger than 4 MiB"));
         }
         let value = json::parse(text, MAX_DOCUMENT_DEPTH).map_err(|e| {
-            *ConfigError::new("", &["is not a JSON object: ", e.message()].concat())
+            *ConfigError::new(
+                "",
+                &crate::text::concat(&["is not a JSON object: ", e.message()]),
+            )
         })?;
         Config::from_value(&value)
     }
@@ -258,7 +261,10 @@ fn known_fields(value: &Value, prefix: &str, known: &[&str], problem: &str) -> R
         .as_object()
         .ok_or_else(|| ConfigError::new(field, "must be an object"))?;
     match members.iter().find(|(k, _)| !known.contains(&k.as_str())) {
-        Some((unknown, _)) => Err(ConfigError::new(&[prefix, unknown].concat(), problem)),
+        Some((unknown, _)) => Err(ConfigError::new(
+            &crate::text::concat(&[prefix, unknown]),
+            problem,
+        )),
         None => Ok(()),
     }
 }
@@ -289,7 +295,10 @@ fn integers(
                     json::write_u64(&mut problem, min);
                     problem.push_str(" to ");
                     json::write_u64(&mut problem, max);
-                    return Err(ConfigError::new(&[prefix, field].concat(), &problem));
+                    return Err(ConfigError::new(
+                        &crate::text::concat(&[prefix, field]),
+                        &problem,
+                    ));
                 }
             },
         };
@@ -318,8 +327,7 @@ fn purpose_list<'a>(config: &'a Value, field: &str) -> Result<Option<Vec<&'a str
         if !is_valid_name(name) {
             return Err(ConfigError::new(
                 field,
-                &["has `", name, "`, but a purpose name is a lower-case letter then up to 63 of a-z, 0-9, _ and -"]
-                    .concat(),
+                &crate::text::concat(&["has `", name, "`, but a purpose name is a lower-case letter then up to 63 of a-z, 0-9, _ and -"]),
             ));
         }
         list.push(name);
@@ -339,7 +347,7 @@ fn purpose_set(
     catalog.set_of_values(items).map_err(|unknown| {
         ConfigError::new(
             field,
-            &["names `", unknown, "`, which is not a declared purpose"].concat(),
+            &crate::text::concat(&["names `", unknown, "`, which is not a declared purpose"]),
         )
     })
 }
@@ -356,7 +364,7 @@ fn rules(catalog: &PurposeCatalog, value: Option<&Value>) -> Result<Vec<PurposeR
         let mut prefix = String::from("rules[");
         json::write_u64(&mut prefix, i as u64);
         prefix.push_str("].");
-        let field = |name: &str| [prefix.as_str(), name].concat();
+        let field = |name: &str| crate::text::concat(&[prefix.as_str(), name]);
         known_fields(
             item,
             &prefix,

@@ -142,15 +142,16 @@ impl ConsentError {
     pub fn message(&self) -> String {
         match self {
             ConsentError::UnknownPurpose(name) => {
-                ["purpose `", name, "` is not declared in the config"].concat()
+                crate::text::concat(&["purpose `", name, "` is not declared in the config"])
             }
-            ConsentError::EssentialPurpose(name) => [
+            ConsentError::EssentialPurpose(name) => crate::text::concat(&[
                 "purpose `",
                 name,
                 "` is essential: it is always granted and cannot be set",
-            ]
-            .concat(),
-            ConsentError::FieldTooLong(field) => [field, " is longer than 256 bytes"].concat(),
+            ]),
+            ConsentError::FieldTooLong(field) => {
+                crate::text::concat(&[field, " is longer than 256 bytes"])
+            }
             ConsentError::ShutDown => String::from("the sdk has been shut down"),
         }
     }

@@ -64,12 +64,15 @@ impl Endpoint {
         {
             return Err(EndpointError::Malformed);
         }
-        let authority = rest.split('/').next().unwrap_or_default();
+        let authority = rest.get(..find_byte(rest, b"/")).unwrap_or_default();
         let host = host_of(authority).ok_or(EndpointError::Malformed)?;
         if !tls && !is_loopback(host) {
             return Err(EndpointError::NotTls);
         }
-        let base = url.trim_end_matches('/');
+        let mut base = url;
+        while let Some(shorter) = base.strip_suffix("/") {
+            base = shorter;
+        }
         Ok(Endpoint {
             base: String::from(base),
         })
@@ -77,7 +80,7 @@ impl Endpoint {
 
     /// The URL batches are posted to.
     pub fn batch_url(&self) -> String {
-        [self.base.as_str(), BATCH_PATH].concat()
+        crate::text::concat(&[self.base.as_str(), BATCH_PATH])
     }
 }
 
@@ -90,18 +93,28 @@ fn strip_prefix_ignore_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> 
     }
 }
 
+/// The position of the first of `bytes` in `text`, or its length. Byte loops instead of `str`
+/// pattern searches: the searchers decode characters, which the wasm pays for.
+pub(crate) fn find_byte(text: &str, bytes: &[u8]) -> usize {
+    text.bytes()
+        .position(|b| bytes.contains(&b))
+        .unwrap_or(text.len())
+}
+
 /// The host of `host[:port]` or `[v6][:port]`, or `None` when there is none or the port is bad.
 fn host_of(authority: &str) -> Option<&str> {
-    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-        let end = v6.find(']')?;
-        let host = authority.get(..end + 2)?;
-        (host, authority.get(end + 2..)?)
-    } else {
-        match authority.find(':') {
-            Some(colon) => (authority.get(..colon)?, authority.get(colon..)?),
-            None => (authority, ""),
+    let end = if authority.starts_with('[') {
+        // Up to and including the `]`.
+        let close = find_byte(authority, b"]");
+        if close == authority.len() {
+            return None;
         }
+        close + 1
+    } else {
+        find_byte(authority, b":")
     };
+    let host = authority.get(..end)?;
+    let port = authority.get(end..)?;
     let port_ok = port.is_empty()
         || port.strip_prefix(':').is_some_and(|p| {
             !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit())

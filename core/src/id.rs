@@ -49,9 +49,10 @@ impl Rng {
 
     /// A fresh random UUID (version 4).
     pub fn uuid(&mut self) -> Uuid {
-        let mut bytes = [0u8; 16];
-        bytes[..8].copy_from_slice(&self.next_u64().to_le_bytes());
-        bytes[8..].copy_from_slice(&self.next_u64().to_le_bytes());
+        let low = u128::from(self.next_u64());
+        let high = u128::from(self.next_u64());
+        // The first word's bytes then the second's, without slice copies (and their panics).
+        let mut bytes = (high << 64 | low).to_le_bytes();
         bytes[6] = (bytes[6] & 0x0f) | 0x40;
         bytes[8] = (bytes[8] & 0x3f) | 0x80;
         Uuid(bytes)

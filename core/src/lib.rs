@@ -53,6 +53,7 @@ pub mod purpose;
 pub mod retry;
 pub mod snapshot;
 pub mod stats;
+pub mod text;
 pub mod time;
 pub mod wire;
 

@@ -21,7 +21,7 @@ pub enum NamePattern {
 impl NamePattern {
     /// Reads `checkout*` as a prefix and anything else as an exact name.
     pub fn parse(pattern: &str) -> NamePattern {
-        match pattern.strip_suffix('*') {
+        match pattern.strip_suffix("*") {
             Some(prefix) => NamePattern::Prefix(String::from(prefix)),
             None => NamePattern::Exact(String::from(pattern)),
         }

@@ -42,10 +42,8 @@ impl PageInfo {
 
 /// `url` up to its first `?` or `#`.
 pub fn without_query(url: &str) -> &str {
-    match url.find(['?', '#']) {
-        Some(end) => url.get(..end).unwrap_or_default(),
-        None => url,
-    }
+    url.get(..crate::endpoint::find_byte(url, b"?#"))
+        .unwrap_or_default()
 }
 
 /// At most `max` bytes of `text`, cut at a character boundary.

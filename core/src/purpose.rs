@@ -163,17 +163,18 @@ impl CatalogError {
     /// A lower-case sentence saying what is wrong.
     pub fn message(&self) -> String {
         match self {
-            CatalogError::Duplicate(name) => ["purpose `", name, "` is declared twice"].concat(),
+            CatalogError::Duplicate(name) => {
+                crate::text::concat(&["purpose `", name, "` is declared twice"])
+            }
             CatalogError::TooMany => String::from("at most 64 purposes can be declared"),
             CatalogError::NoEssentialPurpose => {
                 String::from("at least one essential purpose is needed")
             }
-            CatalogError::UnknownSalePurpose(name) => [
+            CatalogError::UnknownSalePurpose(name) => crate::text::concat(&[
                 "sale purpose `",
                 name,
                 "` is not a declared non-essential purpose",
-            ]
-            .concat(),
+            ]),
         }
     }
 }
