@@ -2,6 +2,7 @@
 # Installs what a fresh machine lacks for building and testing Consentry, and nothing it has:
 # the wasm32 Rust target, wasm-bindgen-cli at exactly the version Cargo.lock pins, Debian's
 # Chromium and ChromeDriver, and the npm dev dependencies. Never downloads a browser elsewhere.
+# `--no-browser` (what `npm start` passes) skips Chromium: building and serving need none.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,7 +22,7 @@ if [ "$have" != "$wanted" ]; then
     || cargo install wasm-bindgen-cli --version "$wanted"
 fi
 
-if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+if [ "${1:-}" != "--no-browser" ] && { [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; }; then
   say "installing Debian's chromium and chromium-driver"
   sudo_cmd=""
   if [ "$(id -u)" -ne 0 ]; then sudo_cmd="sudo"; fi

@@ -1,13 +1,14 @@
 // Starts what the browser and end-to-end suites run against, once for the whole run:
 // - browser suite: a collector on plain loopback HTTP and a static server for pkg/ and test pages;
 // - e2e suite: a collector on real TLS with its own local certificate, and the demo site over
-//   HTTPS with the same certificate, as `npm start` runs them.
+//   HTTPS with the same certificate and policy, as `npm start` runs them.
 // Addresses reach the tests through environment variables; the returned function stops it all.
 
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startCollector } from './collector.mjs';
 import { startStaticServer } from '../../scripts/serve.mjs';
+import { startDemoSite } from '../../scripts/demo-site.mjs';
 import { createServer } from 'node:net';
 
 function freePort() {
@@ -45,12 +46,12 @@ export default async function globalSetup() {
       extra: ['--sale-purposes', 'advertising'],
     });
     stops.push(() => e2eCollector.stop());
-    const e2eSite = await startStaticServer({
+    const e2eSite = await startDemoSite({
       port: sitePort,
-      mounts: { '/': join(root, 'www'), '/pkg/': join(root, 'pkg') },
-      tls: { cert: join(e2eCollector.dataDir, 'cert.pem'), key: join(e2eCollector.dataDir, 'key.pem') },
-      inspector: { url: e2eCollector.url, token: e2eCollector.adminToken, ca: join(e2eCollector.dataDir, 'ca.pem') },
-      documents: { '/demo-config.json': { endpoint: e2eCollector.url, apiKey: 'pk_test' } },
+      collectorUrl: e2eCollector.url,
+      collectorDataDir: e2eCollector.dataDir,
+      adminToken: e2eCollector.adminToken,
+      apiKey: 'pk_test',
     });
     stops.push(() => e2eSite.close());
 
