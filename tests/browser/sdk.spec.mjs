@@ -20,8 +20,8 @@ const baseConfig = {
 };
 
 /** Opens the blank test page and starts an SDK as `window.cx`, recording diagnostics. */
-async function start(page, config = {}, { goto = true } = {}) {
-  if (goto) await page.goto(site + '/pages/blank.html');
+async function start(page, config = {}) {
+  await page.goto(site + '/pages/blank.html');
   await page.evaluate(async (config) => {
     const { Consentry } = await import('/pkg/consentry.js');
     window.diagnostics = [];
@@ -79,7 +79,9 @@ test('a failed send is retried with the same event ids, and stored once', async 
   await page.evaluate(() => cx.setConsent({ analytics: true }));
   await page.evaluate(() => cx.flush());
   await eventually(async () => (await collector.events()).length === 1);
-  await collector.faults(['500', 'drop', '503']);
+  // Chromium itself re-sends a request once when a reused keep-alive connection closes without
+  // an answer, so one dropped connection may never reach the SDK: drop two in a row.
+  await collector.faults(['500', 'drop', 'drop', '503']);
   const ids = await page.evaluate(async () => {
     cx.track('retried', { n: 1 });
     await cx.flush();
@@ -88,7 +90,10 @@ test('a failed send is retried with the same event ids, and stored once', async 
   expect(ids[0]).toBe(500);
   await eventually(async () => (await stored()).length === 1, { timeout: 20_000 });
   const retries = await page.evaluate(() => window.diagnostics.filter((d) => d.type === 'retry').map((d) => d.status));
-  expect(retries).toEqual([500, null, 503]);
+  expect(retries[0]).toBe(500);
+  expect(retries.at(-1)).toBe(503);
+  expect(retries.slice(1, -1).length).toBeGreaterThanOrEqual(1);
+  expect(retries.slice(1, -1).every((status) => status === null)).toBe(true);
   const [event] = await stored();
   const stats = await page.evaluate(() => cx.stats());
   expect(stats.delivered).toBe(2);
@@ -127,8 +132,17 @@ test('nothing touches storage before a choice; then only what the README lists',
   expect(await keys()).toEqual(['consentry:v1:consent']);
   await page.evaluate(() => cx.setConsent({ analytics: true }));
   expect(await keys()).toEqual(['consentry:v1:consent', 'consentry:v1:identity']);
+  // Withdrawal rewrites the stored queue at once; until the withdrawal event is delivered it is
+  // all the queue holds. Once delivered, the queue is removed, and so is the identity.
   await page.evaluate(() => cx.setConsent({ analytics: false }));
-  expect(await keys()).toEqual(['consentry:v1:consent']);
+  const queued = await page.evaluate(() =>
+    Object.keys(localStorage)
+      .filter((key) => key.startsWith('consentry:v1:queue:'))
+      .flatMap((key) => JSON.parse(localStorage.getItem(key)).events.map((entry) => entry.event.type)),
+  );
+  expect(queued.every((type) => type === 'consent_change')).toBe(true);
+  await page.evaluate(() => cx.flush());
+  await eventually(async () => JSON.stringify(await keys()) === '["consentry:v1:consent"]');
 });
 
 test('storage that is denied falls back to memory and still delivers', async ({ page }) => {
@@ -268,18 +282,23 @@ test('offline events wait, and arrive once the browser is back online', async ({
 
 test('unsent events survive a reload and arrive once, with the same ids', async ({ page, context }) => {
   await start(page);
-  await page.evaluate(() => cx.setConsent({ analytics: true }));
+  await page.evaluate(async () => {
+    await cx.setConsent({ analytics: true });
+    await cx.flush();
+  });
+  await eventually(async () => (await collector.events()).length === 1);
   await context.setOffline(true);
-  const ids = await page.evaluate(async () => {
+  await page.evaluate(async () => {
     cx.track('before reload 1');
     cx.track('before reload 2');
     await cx.flush();
-    return Object.keys(localStorage);
   });
-  expect(ids.some((key) => key.startsWith('consentry:v1:queue:'))).toBe(true);
-  await page.reload();
+  // Queue writes are coalesced (1 s); the reload's page hide would write at once anyway.
+  await eventually(() => page.evaluate(() => Object.keys(localStorage).some((key) => key.startsWith('consentry:v1:queue:'))));
+  // Leave while still offline (the page hide's keepalive send fails), then come back online.
+  await page.goto('about:blank');
   await context.setOffline(false);
-  await start(page, {}, { goto: false });
+  await start(page);
   await eventually(async () => (await stored()).length === 2);
   await page.evaluate(() => cx.flush());
   const events = await stored();
