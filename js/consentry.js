@@ -7,6 +7,7 @@
 
 import initWasm, { Sdk } from './generated/consentry_wasm.js';
 import { Host } from './host.js';
+import { CONSENT, FLUSH, IDENTIFY, PAGE, SET_CCPA_OPT_OUT, SET_CONSENT, SHUTDOWN, STATS, TRACK } from './inputs.js';
 
 // Longer than any limit the core applies (names 256 B, properties 24 KiB), so clipping a string
 // to this never changes a decision; it only keeps a 10 MB string out of wasm memory.
@@ -110,6 +111,13 @@ export class Consentry {
     }
   }
 
+  // A consent call's answer: '1' changed, '0' unchanged, '!' and the reason when refused.
+  #answer(answer) {
+    if (answer[0] !== '!') return answer === '1';
+    this.#emit('error', { message: answer.slice(1) });
+    return false;
+  }
+
   #emit(type, detail) {
     if (this.#debug || type === 'error') console[type === 'error' ? 'warn' : 'debug']('[consentry]', type, detail);
     for (const listener of this.#listeners.get(type) ?? []) {
@@ -126,7 +134,7 @@ export class Consentry {
     try {
       const choicesJson = json(choices) ?? '';
       const optionsJson = json(options);
-      return this.#callAsync((sdk, at) => sdk.setConsent(at, choicesJson, optionsJson), false);
+      return this.#callAsync((sdk, at) => this.#answer(sdk.input(SET_CONSENT, at, 0, choicesJson, optionsJson)), false);
     } catch (error) {
       this.#emit('error', { message: message(error) });
       return Promise.resolve(false);
@@ -138,7 +146,7 @@ export class Consentry {
     try {
       const optionsJson = json(options);
       if (typeof optOut !== 'boolean') throw new Error('setCcpaOptOut takes true or false');
-      return this.#callAsync((sdk, at) => sdk.setCcpaOptOut(at, optOut, optionsJson), false);
+      return this.#callAsync((sdk, at) => this.#answer(sdk.input(SET_CCPA_OPT_OUT, at, optOut ? 1 : 0, undefined, optionsJson)), false);
     } catch (error) {
       this.#emit('error', { message: message(error) });
       return Promise.resolve(false);
@@ -149,7 +157,7 @@ export class Consentry {
   track(name, properties, options) {
     try {
       const args = [text(name), json(properties), purposesOf(options)];
-      this.#call((sdk, at) => sdk.track(at, ...args));
+      this.#call((sdk, at) => sdk.input(TRACK, at, 0, ...args));
     } catch (error) {
       this.#emit('error', { message: message(error) });
     }
@@ -160,7 +168,7 @@ export class Consentry {
     try {
       const where = [text(location.href), text(document.title), text(document.referrer)];
       const args = [json(properties), purposesOf(options)];
-      this.#call((sdk, at) => sdk.page(at, ...where, ...args));
+      this.#call((sdk, at) => sdk.input(PAGE, at, 0, ...where, ...args));
     } catch (error) {
       this.#emit('error', { message: message(error) });
     }
@@ -170,7 +178,7 @@ export class Consentry {
   identify(userId, traits, options) {
     try {
       const args = [text(userId), json(traits), purposesOf(options)];
-      this.#call((sdk, at) => sdk.identify(at, ...args));
+      this.#call((sdk, at) => sdk.input(IDENTIFY, at, 0, ...args));
     } catch (error) {
       this.#emit('error', { message: message(error) });
     }
@@ -180,7 +188,7 @@ export class Consentry {
   flush() {
     return this.ready.then(
       () => {
-        this.#host.input((sdk) => sdk.flush(Date.now()));
+        this.#host.input((sdk) => sdk.input(FLUSH, Date.now(), 0));
         return this.#host.whenIdle();
       },
       () => undefined,
@@ -189,12 +197,12 @@ export class Consentry {
 
   /** The consent in force, or null before the SDK is ready. */
   consent() {
-    return this.#host ? JSON.parse(this.#host.sdk.consent()) : null;
+    return this.#host ? JSON.parse(this.#host.sdk.input(CONSENT, 0, 0)) : null;
   }
 
   /** The counters, or null before the SDK is ready. */
   stats() {
-    return this.#host ? JSON.parse(this.#host.sdk.stats()) : null;
+    return this.#host ? JSON.parse(this.#host.sdk.input(STATS, 0, 0)) : null;
   }
 
   /** Listens for diagnostics: 'drop', 'deliver', 'retry', 'consent', 'storage', 'error'. */
@@ -209,7 +217,7 @@ export class Consentry {
   shutdown() {
     return this.ready.then(
       () => {
-        this.#host.input((sdk) => sdk.shutdown(Date.now()));
+        this.#host.input((sdk) => sdk.input(SHUTDOWN, Date.now(), 0));
         return this.#host.whenIdle().then(() => this.#host.stop());
       },
       () => undefined,

@@ -5,6 +5,7 @@
 import { openStorage } from './storage.js';
 import { send } from './transport.js';
 import { watchLifecycle } from './lifecycle.js';
+import { ADOPT_QUEUE, HOST_CONFIG, IS_IDLE, NETWORK, POLL, RESTORE, STORAGE_FAILED, TIMEOUT, VISIBILITY } from './inputs.js';
 
 const MAX_TIMER_MS = 2147483647; // setTimeout fires at once above 2^31-1 ms
 
@@ -15,19 +16,19 @@ export class Host {
     this.timer = 0;
     this.timerAt = -1;
     this.waiters = [];
-    const config = JSON.parse(sdk.hostConfig());
+    const config = JSON.parse(sdk.input(HOST_CONFIG, 0, 0));
     this.batchUrl = config.batchUrl;
     const pageId = Array.from(crypto.getRandomValues(new Uint32Array(2)), (w) => w.toString(36)).join('');
     this.storage = openStorage(config.storage, config.storagePrefix, pageId);
     const now = Date.now();
-    sdk.restore(now, this.storage.read('c'), this.storage.read('i'));
+    sdk.input(RESTORE, now, 0, this.storage.read('c'), this.storage.read('i'));
     if (this.storage.fellBack) notify('storage', '{"key":null,"problem":"unavailable"}');
     for (const [key, text] of this.storage.otherQueues()) {
-      if (sdk.adoptQueue(now, text)) this.storage.removeOther(key);
+      if (sdk.input(ADOPT_QUEUE, now, 0, text) === '1') this.storage.removeOther(key);
     }
     this.unwatch = watchLifecycle(this, this.storage.consentKey);
-    if (navigator.onLine === false) sdk.network(now, false);
-    if (document.visibilityState === 'hidden') sdk.visibility(now, true);
+    if (navigator.onLine === false) sdk.input(NETWORK, now, 0);
+    if (document.visibilityState === 'hidden') sdk.input(VISIBILITY, now, 1);
     this.pump();
   }
 
@@ -39,9 +40,9 @@ export class Host {
   }
 
   pump() {
-    for (let output; (output = this.sdk.poll()) !== undefined; ) this.perform(output);
+    for (let output; (output = this.sdk.input(POLL, 0, 0)) !== undefined; ) this.perform(output);
     this.arm(this.sdk.deadline());
-    if (this.waiters.length && this.sdk.isIdle()) {
+    if (this.waiters.length && this.sdk.input(IS_IDLE, 0, 0) === '1') {
       const waiters = this.waiters;
       this.waiters = [];
       waiters.forEach((resolve) => resolve());
@@ -56,7 +57,7 @@ export class Host {
     } else if (tag === 'p') {
       const letter = output[1];
       if (!this.storage.write(letter, output[2] === '=' ? output.slice(3) : null)) {
-        this.sdk.storageFailed(Date.now(), letter);
+        this.sdk.input(STORAGE_FAILED, Date.now(), 0, letter);
       }
     } else if (tag === 'n') {
       const newline = output.indexOf('\n');
@@ -71,7 +72,7 @@ export class Host {
     if (deadline < 0) return;
     this.timer = setTimeout(() => {
       this.timerAt = -1;
-      this.input((sdk) => sdk.timeout(Date.now()));
+      this.input((sdk) => sdk.input(TIMEOUT, Date.now(), 0));
     }, Math.min(Math.max(0, deadline - Date.now()), MAX_TIMER_MS));
   }
 

@@ -1,6 +1,8 @@
 // Page lifecycle and browser signals as core inputs: visibility (visibilitychange, pagehide,
 // pageshow), connectivity (online, offline) and consent recorded in another tab (storage).
 
+import { CONSENT_SYNC, NETWORK, VISIBILITY } from './inputs.js';
+
 /** Attaches the listeners; returns a function that removes them. */
 export function watchLifecycle(host, consentKey) {
   const removers = [];
@@ -8,16 +10,16 @@ export function watchLifecycle(host, consentKey) {
     target.addEventListener(type, listener);
     removers.push(() => target.removeEventListener(type, listener));
   };
-  const visibility = () => host.input((sdk) => sdk.visibility(Date.now(), document.visibilityState === 'hidden'));
+  const visibility = () => host.input((sdk) => sdk.input(VISIBILITY, Date.now(), document.visibilityState === 'hidden' ? 1 : 0));
   on(document, 'visibilitychange', visibility);
   on(window, 'pageshow', visibility);
-  on(window, 'pagehide', () => host.input((sdk) => sdk.visibility(Date.now(), true)));
-  on(window, 'online', () => host.input((sdk) => sdk.network(Date.now(), true)));
-  on(window, 'offline', () => host.input((sdk) => sdk.network(Date.now(), false)));
+  on(window, 'pagehide', () => host.input((sdk) => sdk.input(VISIBILITY, Date.now(), 1)));
+  on(window, 'online', () => host.input((sdk) => sdk.input(NETWORK, Date.now(), 1)));
+  on(window, 'offline', () => host.input((sdk) => sdk.input(NETWORK, Date.now(), 0)));
   on(window, 'storage', (event) => {
     // key null: another tab cleared storage; the core falls back to default-deny.
     if (event.key === consentKey || event.key === null) {
-      host.input((sdk) => sdk.consentSync(Date.now(), event.key === null ? undefined : event.newValue ?? undefined));
+      host.input((sdk) => sdk.input(CONSENT_SYNC, Date.now(), 0, event.key === null ? undefined : event.newValue ?? undefined));
     }
   });
   return () => removers.forEach((remove) => remove());

@@ -3,6 +3,8 @@
 // the body fits the page's shared 64 KiB budget, so the send survives the page going away.
 // The outcome goes back to the core; the transport decides nothing.
 
+import { SEND_RESULT } from './inputs.js';
+
 /** Posts `body` and reports the outcome to the core through `host`. */
 export function send(host, batchId, keepalive, body) {
   let request;
@@ -13,7 +15,7 @@ export function send(host, batchId, keepalive, body) {
   }
   request.then(
     (response) =>
-      host.input((sdk) => sdk.sendResult(Date.now(), batchId, response.status, response.headers.get('retry-after') ?? undefined)),
-    () => host.input((sdk) => sdk.sendResult(Date.now(), batchId, 0, undefined)),
+      host.input((sdk) => sdk.input(SEND_RESULT, Date.now(), response.status, batchId, response.headers.get('retry-after') ?? undefined)),
+    () => host.input((sdk) => sdk.input(SEND_RESULT, Date.now(), 0, batchId)),
   );
 }

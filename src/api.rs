@@ -1,10 +1,15 @@
 //! The `#[wasm_bindgen]` API: one [`Sdk`] per SDK instance in the page, driven by the JavaScript
-//! host (`js/host.js`) in the core's loop: hand in one input, then drain [`Sdk::poll`] and re-arm
-//! the timer to [`Sdk::deadline`].
+//! host (`js/host.js`) in the core's loop: hand in one input with [`Sdk::input`], drain
+//! [`Input::Poll`] until it answers nothing, then re-arm the timer to [`Sdk::deadline`].
 //!
-//! Every time is the caller's `Date.now()`. Caller mistakes (a bad config, a consent call naming
-//! an unknown purpose) throw an `Error` with a clear message; bad event input never throws: it is
-//! dropped with a reason the page can see in `stats()` and diagnostics.
+//! The surface is deliberately three exports rather than one per operation: every export costs
+//! the download its own argument-passing shim and glue (about 6 KB of wasm and 0.5 KB gzip of
+//! JavaScript for the twenty the API had), and the public, typed API is the facade's
+//! (`js/consentry.d.ts`) anyway.
+//!
+//! Every time is the caller's `Date.now()`. A bad config throws an `Error` naming the field; a
+//! consent call the core refuses answers `!` and the message (the facade reports it); bad event
+//! input never throws: it is dropped with a reason the page can see in `stats()` and diagnostics.
 
 use crate::boundary;
 use alloc::string::String;
@@ -14,6 +19,81 @@ use consentry_core::{
     SendOutcome, Timestamp, Uuid,
 };
 use wasm_bindgen::prelude::*;
+
+/// What [`Sdk::input`] is asked to do, with the arguments each takes (`n` is the number, `a` to
+/// `e` the strings) and what it answers. The discriminants are the numbers `js/inputs.js` sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Input {
+    /// `track`: `a` name, `b` properties JSON, `c` purposes JSON. Answers the event id when admitted.
+    Track = 0,
+    /// `page`: `a` URL, `b` title, `c` referrer, `d` properties JSON, `e` purposes JSON. Answers the id.
+    Page = 1,
+    /// `identify`: `a` user id, `b` traits JSON, `c` purposes JSON. Answers the event id.
+    Identify = 2,
+    /// `setConsent`: `a` the JSON of `{purpose: granted}`, `b` options JSON
+    /// (`{document, location, hardwareId, source}`). Answers `1` changed, `0` unchanged, or `!`
+    /// and the reason it was refused.
+    SetConsent = 3,
+    /// `setCcpaOptOut`: `n` 1 to opt out, 0 to opt in; `b` options JSON. Answers as `SetConsent`.
+    SetCcpaOptOut = 4,
+    /// Another tab changed the stored consent: `a` the new document, absent when removed.
+    ConsentSync = 5,
+    /// At start: `a` the stored consent document, `b` the stored identity document.
+    Restore = 6,
+    /// A queue another page stored: `a` its text. Answers `1` when the host should remove it.
+    AdoptQueue = 7,
+    /// The timer fired.
+    Timeout = 8,
+    /// A send settled: `a` batch id, `n` HTTP status (0: no response), `b` `Retry-After`.
+    SendResult = 9,
+    /// The page was hidden (`n` 1) or shown (`n` 0).
+    Visibility = 10,
+    /// The browser went online (`n` 1) or offline (`n` 0).
+    Network = 11,
+    /// Storage refused to write a document: `a` its letter (`c`, `i` or `q`).
+    StorageFailed = 12,
+    /// Send everything queued now.
+    Flush = 13,
+    /// Flush, persist, and refuse everything later.
+    Shutdown = 14,
+    /// Answers the next output, encoded as `boundary` describes, or nothing when drained.
+    Poll = 15,
+    /// Answers the consent in force as JSON: `{granted, hasChoices, ccpaOptOut, state}`.
+    Consent = 16,
+    /// Answers the counters as JSON.
+    Stats = 17,
+    /// Answers what the host needs from the config: `{batchUrl, storage, storagePrefix, debug}`.
+    HostConfig = 18,
+    /// Answers `1` when a flush has finished (nothing being flushed or in flight), else `0`.
+    IsIdle = 19,
+}
+
+impl Input {
+    /// Every input, in discriminant order.
+    pub const ALL: [Input; 20] = [
+        Input::Track,
+        Input::Page,
+        Input::Identify,
+        Input::SetConsent,
+        Input::SetCcpaOptOut,
+        Input::ConsentSync,
+        Input::Restore,
+        Input::AdoptQueue,
+        Input::Timeout,
+        Input::SendResult,
+        Input::Visibility,
+        Input::Network,
+        Input::StorageFailed,
+        Input::Flush,
+        Input::Shutdown,
+        Input::Poll,
+        Input::Consent,
+        Input::Stats,
+        Input::HostConfig,
+        Input::IsIdle,
+    ];
+}
 
 /// One running SDK instance: the core and nothing else.
 #[wasm_bindgen]
@@ -31,8 +111,16 @@ fn at(ms: f64) -> Timestamp {
     }
 }
 
-fn event_id(result: Result<EventId, DropReason>) -> Option<String> {
-    result.ok().map(|id| id.0.to_hyphenated())
+fn flag(yes: bool) -> Option<String> {
+    Some(String::from(if yes { "1" } else { "0" }))
+}
+
+/// A consent call's answer: `1`/`0` for changed or not, `!` and the reason when refused.
+fn consent_answer(result: Result<bool, String>) -> Option<String> {
+    match result {
+        Ok(changed) => flag(changed),
+        Err(reason) => Some(consentry_core::text::concat(&["!", &reason])),
+    }
 }
 
 #[wasm_bindgen]
@@ -53,244 +141,186 @@ impl Sdk {
         })
     }
 
-    /// What the host needs from the config: `{batchUrl, storage, storagePrefix, debug}` as JSON.
-    #[wasm_bindgen(js_name = hostConfig)]
-    pub fn host_config(&self) -> String {
-        let config = self.core.config();
-        let mut out = String::new();
-        let mut object = consentry_core::json::ObjectWriter::new(&mut out);
-        object.str("batchUrl", &config.endpoint.batch_url());
-        object.str(
-            "storage",
-            match config.storage {
-                consentry_core::StorageMode::Local => "local",
-                consentry_core::StorageMode::Memory => "memory",
+    /// Hands the core one input (`kind`, an [`Input`] discriminant) and answers what it
+    /// answers. Unknown kinds do nothing. Never throws.
+    #[allow(clippy::too_many_arguments)]
+    pub fn input(
+        &mut self,
+        kind: u8,
+        now: f64,
+        n: f64,
+        a: Option<String>,
+        b: Option<String>,
+        c: Option<String>,
+        d: Option<String>,
+        e: Option<String>,
+    ) -> Option<String> {
+        let now = at(now);
+        let kind = *Input::ALL.get(usize::from(kind))?;
+        let core = &mut self.core;
+        match kind {
+            Input::Track => match a {
+                Some(name) => capture(core, b, c, |core, input| {
+                    core.handle_track(now, &name, input)
+                }),
+                None => reject(core, DropReason::InvalidName),
             },
-        );
-        object.str("storagePrefix", &config.storage_prefix);
-        object.bool("debug", config.debug);
-        object.finish();
-        out
-    }
-
-    /// Restores the stored consent and identity documents (what storage holds, if anything).
-    pub fn restore(&mut self, now: f64, consent: Option<String>, identity: Option<String>) {
-        self.core
-            .restore(at(now), consent.as_deref(), identity.as_deref());
-    }
-
-    /// Offers a queue another page stored; `true` when the host should remove that key.
-    #[wasm_bindgen(js_name = adoptQueue)]
-    pub fn adopt_queue(&mut self, now: f64, text: &str) -> bool {
-        self.core.adopt_queue(at(now), text)
-    }
-
-    /// Records choices given as the JSON of `{purpose: granted}`, with optional options JSON
-    /// (`{document, location, hardwareId, source}`). Returns whether anything changed.
-    #[wasm_bindgen(js_name = setConsent)]
-    pub fn set_consent(
-        &mut self,
-        now: f64,
-        choices: &str,
-        options: Option<String>,
-    ) -> Result<bool, JsError> {
-        let choices = boundary::consent_choices(choices).map_err(|e| JsError::new(&e))?;
-        let context =
-            boundary::consent_context(options.as_deref()).map_err(|e| JsError::new(&e))?;
-        let pairs: Vec<(&str, bool)> = choices
-            .iter()
-            .map(|(name, granted)| (name.as_str(), *granted))
-            .collect();
-        self.core
-            .handle_consent(at(now), &pairs, &context)
-            .map_err(|e| JsError::new(&e.message()))
-    }
-
-    /// Records the CCPA choice: `true` opts out of the sale of the visitor's data.
-    #[wasm_bindgen(js_name = setCcpaOptOut)]
-    pub fn set_ccpa_opt_out(
-        &mut self,
-        now: f64,
-        opted_out: bool,
-        options: Option<String>,
-    ) -> Result<bool, JsError> {
-        let context =
-            boundary::consent_context(options.as_deref()).map_err(|e| JsError::new(&e))?;
-        self.core
-            .handle_ccpa_opt_out(at(now), opted_out, &context)
-            .map_err(|e| JsError::new(&e.message()))
-    }
-
-    /// Another tab changed the stored consent (`None`: it was removed).
-    #[wasm_bindgen(js_name = consentSync)]
-    pub fn consent_sync(&mut self, now: f64, text: Option<String>) {
-        self.core.handle_consent_sync(at(now), text.as_deref());
-    }
-
-    /// `track(name, properties, {purposes})`: `name` is `None` when the page passed a non-string,
-    /// `properties` and `purposes` are JSON text (an empty string when serialising failed).
-    /// Returns the event id when admitted.
-    pub fn track(
-        &mut self,
-        now: f64,
-        name: Option<String>,
-        properties: Option<String>,
-        purposes: Option<String>,
-    ) -> Option<String> {
-        let Some(name) = name else {
-            return self.reject(DropReason::InvalidName);
-        };
-        self.capture(properties, purposes, |core, input| {
-            core.handle_track(at(now), &name, input)
-        })
-    }
-
-    /// `page(properties, {purposes})`, with what the browser reports of the page.
-    pub fn page(
-        &mut self,
-        now: f64,
-        url: Option<String>,
-        title: Option<String>,
-        referrer: Option<String>,
-        properties: Option<String>,
-        purposes: Option<String>,
-    ) -> Option<String> {
-        let page = PageInfo {
-            url,
-            title,
-            referrer,
-        };
-        self.capture(properties, purposes, |core, input| {
-            core.handle_page(at(now), &page, input)
-        })
-    }
-
-    /// `identify(userId, traits, {purposes})`; `user_id` is `None` when the page passed a
-    /// non-string.
-    pub fn identify(
-        &mut self,
-        now: f64,
-        user_id: Option<String>,
-        traits: Option<String>,
-        purposes: Option<String>,
-    ) -> Option<String> {
-        let Some(user_id) = user_id else {
-            return self.reject(DropReason::InvalidUserId);
-        };
-        self.capture(traits, purposes, |core, input| {
-            core.handle_identify(at(now), &user_id, input)
-        })
-    }
-
-    /// The timer fired.
-    pub fn timeout(&mut self, now: f64) {
-        self.core.handle_timeout(at(now));
-    }
-
-    /// A send settled: `status` 0 means no response (network error, CORS, abort).
-    #[wasm_bindgen(js_name = sendResult)]
-    pub fn send_result(
-        &mut self,
-        now: f64,
-        batch_id: &str,
-        status: u16,
-        retry_after: Option<String>,
-    ) {
-        let Some(batch_id) = Uuid::parse(batch_id) else {
-            return;
-        };
-        let outcome = if status == 0 {
-            SendOutcome::NetworkError
-        } else {
-            SendOutcome::Status {
-                code: status,
-                retry_after: retry_after.as_deref().and_then(parse_retry_after),
+            Input::Page => {
+                let page = PageInfo {
+                    url: a,
+                    title: b,
+                    referrer: c,
+                };
+                capture(core, d, e, |core, input| {
+                    core.handle_page(now, &page, input)
+                })
             }
-        };
-        self.core
-            .handle_send_result(at(now), BatchId(batch_id), outcome);
-    }
-
-    /// The page was hidden (`visibilitychange`, `pagehide`) or shown again.
-    pub fn visibility(&mut self, now: f64, hidden: bool) {
-        self.core.handle_visibility(at(now), hidden);
-    }
-
-    /// The browser went online or offline.
-    pub fn network(&mut self, now: f64, online: bool) {
-        self.core.handle_network(at(now), online);
-    }
-
-    /// Storage refused to write a document (`c`, `i` or `q`).
-    #[wasm_bindgen(js_name = storageFailed)]
-    pub fn storage_failed(&mut self, now: f64, key: &str) {
-        if let Some(key) = boundary::storage_key(key) {
-            self.core.handle_storage_failure(at(now), key);
+            Input::Identify => match a {
+                Some(user_id) => capture(core, b, c, |core, input| {
+                    core.handle_identify(now, &user_id, input)
+                }),
+                None => reject(core, DropReason::InvalidUserId),
+            },
+            Input::SetConsent => consent_answer(set_consent(core, now, a.as_deref(), b)),
+            Input::SetCcpaOptOut => {
+                consent_answer(boundary::consent_context(b.as_deref()).and_then(|context| {
+                    core.handle_ccpa_opt_out(now, n == 1.0, &context)
+                        .map_err(|e| e.message())
+                }))
+            }
+            Input::ConsentSync => {
+                core.handle_consent_sync(now, a.as_deref());
+                None
+            }
+            Input::Restore => {
+                core.restore(now, a.as_deref(), b.as_deref());
+                None
+            }
+            Input::AdoptQueue => flag(core.adopt_queue(now, a.as_deref().unwrap_or_default())),
+            Input::Timeout => {
+                core.handle_timeout(now);
+                None
+            }
+            Input::SendResult => {
+                let batch_id = Uuid::parse(a.as_deref().unwrap_or_default())?;
+                // `as` saturates: a status outside 0..=65535 cannot wrap into a valid one.
+                let outcome = match n as u16 {
+                    0 => SendOutcome::NetworkError,
+                    code => SendOutcome::Status {
+                        code,
+                        retry_after: b.as_deref().and_then(parse_retry_after),
+                    },
+                };
+                core.handle_send_result(now, BatchId(batch_id), outcome);
+                None
+            }
+            Input::Visibility => {
+                core.handle_visibility(now, n == 1.0);
+                None
+            }
+            Input::Network => {
+                core.handle_network(now, n == 1.0);
+                None
+            }
+            Input::StorageFailed => {
+                let key = boundary::storage_key(a.as_deref().unwrap_or_default())?;
+                core.handle_storage_failure(now, key);
+                None
+            }
+            Input::Flush => {
+                core.handle_flush(now);
+                None
+            }
+            Input::Shutdown => {
+                core.handle_shutdown(now);
+                None
+            }
+            Input::Poll => core.poll_output().map(boundary::encode_output),
+            Input::Consent => Some(core.consent_json()),
+            Input::Stats => Some(core.stats_json()),
+            Input::HostConfig => Some(boundary::host_config(core.config())),
+            Input::IsIdle => flag(core.is_idle()),
         }
     }
 
-    /// Sends everything queued now.
-    pub fn flush(&mut self, now: f64) {
-        self.core.handle_flush(at(now));
-    }
-
-    /// Flushes, persists and refuses everything later.
-    pub fn shutdown(&mut self, now: f64) {
-        self.core.handle_shutdown(at(now));
-    }
-
-    /// The next output for the host, encoded as described in `boundary`, or `None` when drained.
-    pub fn poll(&mut self) -> Option<String> {
-        self.core.poll_output().map(boundary::encode_output)
-    }
-
-    /// When to call [`Sdk::timeout`] next (milliseconds since the epoch), or -1 for never.
+    /// When to hand in [`Input::Timeout`] next (milliseconds since the epoch), or -1 for never.
     pub fn deadline(&self) -> f64 {
         self.core
             .poll_timeout()
             .map_or(-1.0, |t| t.as_unix_ms() as f64)
     }
-
-    /// Whether a flush has finished: nothing is being flushed or is in flight.
-    #[wasm_bindgen(js_name = isIdle)]
-    pub fn is_idle(&self) -> bool {
-        self.core.is_idle()
-    }
-
-    /// The consent in force as JSON: `{granted, hasChoices, ccpaOptOut, state}`.
-    pub fn consent(&self) -> String {
-        self.core.consent_json()
-    }
-
-    /// The counters as JSON.
-    pub fn stats(&self) -> String {
-        self.core.stats_json()
-    }
 }
 
-impl Sdk {
-    fn reject(&mut self, reason: DropReason) -> Option<String> {
-        self.core.handle_rejected_input(reason);
-        None
+fn reject(core: &mut Consentry, reason: DropReason) -> Option<String> {
+    core.handle_rejected_input(reason);
+    None
+}
+
+fn set_consent(
+    core: &mut Consentry,
+    now: Timestamp,
+    choices: Option<&str>,
+    options: Option<String>,
+) -> Result<bool, String> {
+    let choices = boundary::consent_choices(choices.unwrap_or_default())?;
+    let context = boundary::consent_context(options.as_deref())?;
+    let pairs: Vec<(&str, bool)> = choices
+        .iter()
+        .map(|(name, granted)| (name.as_str(), *granted))
+        .collect();
+    core.handle_consent(now, &pairs, &context)
+        .map_err(|e| e.message())
+}
+
+/// Reads an event call's properties and purposes and hands them to `handle`; answers the event
+/// id when admitted.
+fn capture(
+    core: &mut Consentry,
+    properties: Option<String>,
+    purposes: Option<String>,
+    handle: impl FnOnce(&mut Consentry, EventInput<'_>) -> Result<EventId, DropReason>,
+) -> Option<String> {
+    let purposes = match boundary::purposes(purposes.as_deref()) {
+        Ok(purposes) => purposes,
+        Err(reason) => return reject(core, reason),
+    };
+    let names: Option<Vec<&str>> = purposes
+        .as_ref()
+        .map(|p| p.iter().map(String::as_str).collect());
+    let input = EventInput {
+        properties: properties.as_deref(),
+        purposes: names.as_deref(),
+    };
+    handle(core, input).ok().map(|id| id.0.to_hyphenated())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Input;
+    use alloc::format;
+    use alloc::string::String;
+
+    #[test]
+    fn inputs_are_numbered_in_order() {
+        for (number, input) in Input::ALL.iter().enumerate() {
+            assert_eq!(*input as usize, number, "{input:?}");
+        }
     }
 
-    fn capture(
-        &mut self,
-        properties: Option<String>,
-        purposes: Option<String>,
-        handle: impl FnOnce(&mut Consentry, EventInput<'_>) -> Result<EventId, DropReason>,
-    ) -> Option<String> {
-        let purposes = match boundary::purposes(purposes.as_deref()) {
-            Ok(purposes) => purposes,
-            Err(reason) => return self.reject(reason),
-        };
-        let names: Option<Vec<&str>> = purposes
-            .as_ref()
-            .map(|p| p.iter().map(String::as_str).collect());
-        let input = EventInput {
-            properties: properties.as_deref(),
-            purposes: names.as_deref(),
-        };
-        event_id(handle(&mut self.core, input))
+    #[test]
+    fn the_javascript_host_numbers_inputs_the_same_way() {
+        let host = include_str!("../js/inputs.js");
+        for input in Input::ALL {
+            let mut constant = String::new();
+            for (i, c) in format!("{input:?}").chars().enumerate() {
+                if c.is_ascii_uppercase() && i > 0 {
+                    constant.push('_');
+                }
+                constant.push(c.to_ascii_uppercase());
+            }
+            let line = format!("export const {constant} = {};", input as u8);
+            assert!(host.contains(&line), "js/inputs.js lacks `{line}`");
+        }
+        assert_eq!(host.matches("export const").count(), Input::ALL.len());
     }
 }

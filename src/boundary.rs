@@ -10,7 +10,9 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use consentry_core::json::{self, Value};
 use consentry_core::text::concat;
-use consentry_core::{ConsentContext, ConsentSource, DropReason, Output, StorageKey};
+use consentry_core::{
+    Config, ConsentContext, ConsentSource, DropReason, Output, StorageKey, StorageMode,
+};
 
 /// The longest consent field, in bytes (document, location, hardware id).
 const MAX_FIELD_BYTES: usize = consentry_core::consent::MAX_CONSENT_FIELD_BYTES;
@@ -43,6 +45,24 @@ pub fn encode_output(output: Output) -> String {
         }
         Output::Notify(notice) => concat(&["n", notice.kind(), "\n", &notice.detail_json()]),
     }
+}
+
+/// What the host needs from the config, as JSON: `{batchUrl, storage, storagePrefix, debug}`.
+pub(crate) fn host_config(config: &Config) -> String {
+    let mut out = String::new();
+    let mut object = json::ObjectWriter::new(&mut out);
+    object.str("batchUrl", &config.endpoint.batch_url());
+    object.str(
+        "storage",
+        match config.storage {
+            StorageMode::Local => "local",
+            StorageMode::Memory => "memory",
+        },
+    );
+    object.str("storagePrefix", &config.storage_prefix);
+    object.bool("debug", config.debug);
+    object.finish();
+    out
 }
 
 /// The storage document a host key letter names.

@@ -17,5 +17,5 @@ mod boundary;
 #[cfg(all(target_arch = "wasm32", not(feature = "std")))]
 mod runtime;
 
-pub use api::Sdk;
+pub use api::{Input, Sdk};
 pub use boundary::encode_output;

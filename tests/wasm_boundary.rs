@@ -4,7 +4,7 @@
 #![cfg(target_arch = "wasm32")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-use consentry::Sdk;
+use consentry::{Input, Sdk};
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 
@@ -24,8 +24,27 @@ fn sdk() -> Sdk {
     Sdk::new(&config("https://collect.example.com"), &SEED, T0).unwrap()
 }
 
+/// Hands `sdk` one input the way `js/host.js` does: the kind, the time, a number, up to five strings.
+fn call(sdk: &mut Sdk, kind: Input, n: f64, args: &[Option<&str>]) -> Option<String> {
+    let arg = |i: usize| args.get(i).copied().flatten().map(String::from);
+    sdk.input(kind as u8, T0, n, arg(0), arg(1), arg(2), arg(3), arg(4))
+}
+
 fn drain(sdk: &mut Sdk) -> Vec<String> {
-    std::iter::from_fn(|| sdk.poll()).collect()
+    std::iter::from_fn(|| call(sdk, Input::Poll, 0.0, &[])).collect()
+}
+
+fn track(
+    sdk: &mut Sdk,
+    name: Option<&str>,
+    properties: Option<&str>,
+    purposes: Option<&str>,
+) -> Option<String> {
+    call(sdk, Input::Track, 0.0, &[name, properties, purposes])
+}
+
+fn set_consent(sdk: &mut Sdk, choices: &str, options: Option<&str>) -> String {
+    call(sdk, Input::SetConsent, 0.0, &[Some(choices), options]).expect("answered")
 }
 
 fn error_message(error: wasm_bindgen::JsError) -> String {
@@ -70,18 +89,16 @@ fn a_bad_config_throws_an_error_naming_the_field() {
 #[wasm_bindgen_test]
 fn nothing_leaves_before_consent_and_grant_sends_in_the_wire_format() {
     let mut sdk = sdk();
-    assert_eq!(sdk.track(T0, Some("Viewed".into()), None, None), None);
+    assert_eq!(track(&mut sdk, Some("Viewed"), None, None), None);
     assert_eq!(
         drain(&mut sdk),
         ["ndrop\n{\"reason\":\"consent_denied\",\"count\":1}"]
     );
-    assert!(sdk
-        .set_consent(
-            T0,
-            r#"{"analytics":true}"#,
-            Some(r#"{"document":"v1","location":"banner"}"#.into())
-        )
-        .unwrap());
+    let options = r#"{"document":"v1","location":"banner"}"#;
+    assert_eq!(
+        set_consent(&mut sdk, r#"{"analytics":true}"#, Some(options)),
+        "1"
+    );
     let outputs = drain(&mut sdk);
     let sends: Vec<&String> = outputs.iter().filter(|o| o.starts_with('s')).collect();
     assert_eq!(sends.len(), 1, "{outputs:?}");
@@ -105,57 +122,43 @@ fn nothing_leaves_before_consent_and_grant_sends_in_the_wire_format() {
         "the identity is stored once granted"
     );
     let batch_id = &sends[0][1..37];
-    sdk.send_result(T0, batch_id, 200, None);
-    let id = sdk
-        .track(
-            T0,
-            Some("Viewed".into()),
-            Some(r#"{"sku":"tea"}"#.into()),
-            None,
-        )
-        .expect("admitted");
+    call(&mut sdk, Input::SendResult, 200.0, &[Some(batch_id)]);
+    assert_eq!(
+        call(&mut sdk, Input::IsIdle, 0.0, &[]).as_deref(),
+        Some("1")
+    );
+    let id = track(&mut sdk, Some("Viewed"), Some(r#"{"sku":"tea"}"#), None).expect("admitted");
     assert_eq!(id.len(), 36);
+    assert_eq!(
+        set_consent(&mut sdk, r#"{"analytics":true}"#, Some(options)),
+        "0"
+    );
 }
 
 #[wasm_bindgen_test]
 fn hostile_input_is_dropped_with_a_reason_and_never_throws() {
     let mut sdk = sdk();
-    sdk.set_consent(T0, r#"{"analytics":true}"#, None).unwrap();
+    set_consent(&mut sdk, r#"{"analytics":true}"#, None);
     drain(&mut sdk);
     let huge = "x".repeat(10 * 1024 * 1024);
-    let cases: Vec<(Option<String>, Option<String>, Option<String>, &str)> = vec![
+    // (name, properties, purposes, the reason it is dropped for)
+    let cases = [
         (None, None, None, "invalid_name"),
-        (Some(String::new()), None, None, "invalid_name"),
-        (Some(huge.clone()), None, None, "name_too_long"),
-        (
-            Some("e".into()),
-            Some(String::new()),
-            None,
-            "invalid_properties",
-        ),
-        (Some("e".into()), Some(huge), None, "properties_too_large"),
-        (
-            Some("e".into()),
-            Some("[1]".into()),
-            None,
-            "invalid_properties",
-        ),
-        (
-            Some("e".into()),
-            None,
-            Some("\"analytics\"".into()),
-            "unknown_purpose",
-        ),
-        (
-            Some("e".into()),
-            None,
-            Some(r#"["nope"]"#.into()),
-            "unknown_purpose",
-        ),
-        (Some("e".into()), None, Some("[]".into()), "no_purpose"),
+        (Some(""), None, None, "invalid_name"),
+        (Some(&huge), None, None, "name_too_long"),
+        (Some("e"), Some(""), None, "invalid_properties"),
+        (Some("e"), Some(&huge), None, "properties_too_large"),
+        (Some("e"), Some("[1]"), None, "invalid_properties"),
+        (Some("e"), None, Some("\"analytics\""), "unknown_purpose"),
+        (Some("e"), None, Some(r#"["nope"]"#), "unknown_purpose"),
+        (Some("e"), None, Some("[]"), "no_purpose"),
     ];
     for (name, properties, purposes, reason) in cases {
-        assert_eq!(sdk.track(T0, name, properties, purposes), None, "{reason}");
+        assert_eq!(
+            track(&mut sdk, name, properties, purposes),
+            None,
+            "{reason}"
+        );
         let outputs = drain(&mut sdk);
         assert!(
             outputs
@@ -164,45 +167,62 @@ fn hostile_input_is_dropped_with_a_reason_and_never_throws() {
             "{reason}: {outputs:?}"
         );
     }
-    assert_eq!(sdk.identify(T0, None, None, None), None);
-    assert!(sdk
-        .track(
-            T0,
-            Some("</script>\u{0}😀".into()),
-            Some(r#"{"ok":true}"#.into()),
-            None
-        )
-        .is_some());
-    let stats = sdk.stats();
+    assert_eq!(call(&mut sdk, Input::Identify, 0.0, &[]), None);
+    for kind in [20, 99, 255] {
+        assert_eq!(sdk.input(kind, T0, 0.0, None, None, None, None, None), None);
+    }
+    call(
+        &mut sdk,
+        Input::SendResult,
+        200.0,
+        &[Some("not a batch id")],
+    );
+    call(&mut sdk, Input::StorageFailed, 0.0, &[Some("x")]);
+    assert!(track(
+        &mut sdk,
+        Some("</script>\u{0}😀"),
+        Some(r#"{"ok":true}"#),
+        None
+    )
+    .is_some());
+    let stats = call(&mut sdk, Input::Stats, 0.0, &[]).unwrap();
     assert!(stats.contains("\"invalid_name\":2"), "{stats}");
     assert!(stats.contains("\"invalid_user_id\":1"), "{stats}");
 }
 
 #[wasm_bindgen_test]
-fn consent_calls_naming_unknown_purposes_throw_clear_errors() {
+fn consent_calls_naming_unknown_purposes_are_refused_with_clear_reasons() {
     let mut sdk = sdk();
-    let error = sdk
-        .set_consent(T0, r#"{"analytics":true,"typo":true}"#, None)
-        .err()
-        .expect("refused");
     assert_eq!(
-        error_message(error),
-        "purpose `typo` is not declared in the config"
+        set_consent(&mut sdk, r#"{"analytics":true,"typo":true}"#, None),
+        "!purpose `typo` is not declared in the config"
     );
-    let error = sdk
-        .set_consent(T0, r#"{"necessary":false}"#, None)
-        .err()
-        .expect("refused");
     assert_eq!(
-        error_message(error),
-        "purpose `necessary` is essential: it is always granted and cannot be set"
+        set_consent(&mut sdk, r#"{"necessary":false}"#, None),
+        "!purpose `necessary` is essential: it is always granted and cannot be set"
     );
-    let error = sdk.set_consent(T0, "[true]", None).err().expect("refused");
     assert_eq!(
-        error_message(error),
-        "setConsent takes an object such as {analytics: true}"
+        set_consent(&mut sdk, "[true]", None),
+        "!setConsent takes an object such as {analytics: true}"
     );
-    assert!(sdk.consent().contains("\"hasChoices\":false"));
+    assert_eq!(
+        call(
+            &mut sdk,
+            Input::SetCcpaOptOut,
+            1.0,
+            &[None, Some(r#"{"where":"x"}"#)]
+        )
+        .unwrap(),
+        "!consent option `where` is not known"
+    );
+    let consent = call(&mut sdk, Input::Consent, 0.0, &[]).unwrap();
+    assert!(consent.contains("\"hasChoices\":false"), "{consent}");
+    assert_eq!(
+        call(&mut sdk, Input::SetCcpaOptOut, 1.0, &[]).as_deref(),
+        Some("1")
+    );
+    let consent = call(&mut sdk, Input::Consent, 0.0, &[]).unwrap();
+    assert!(consent.contains("\"ccpaOptOut\":true"), "{consent}");
 }
 
 #[wasm_bindgen_test]
@@ -214,24 +234,36 @@ fn the_deadline_and_timeout_drive_time_based_flushes() {
     )
     .unwrap();
     assert_eq!(sdk.deadline(), -1.0);
-    sdk.set_consent(T0, r#"{"analytics":true}"#, None).unwrap();
+    set_consent(&mut sdk, r#"{"analytics":true}"#, None);
     drain(&mut sdk);
     let deadline = sdk.deadline();
     assert!(deadline > T0 && deadline <= T0 + 2000.0, "{deadline}");
-    sdk.timeout(T0 + 2000.0);
+    sdk.input(
+        Input::Timeout as u8,
+        T0 + 2000.0,
+        0.0,
+        None,
+        None,
+        None,
+        None,
+        None,
+    );
     assert!(drain(&mut sdk).iter().any(|o| o.starts_with('s')));
-    assert!(!sdk.is_idle());
+    assert_eq!(
+        call(&mut sdk, Input::IsIdle, 0.0, &[]).as_deref(),
+        Some("0")
+    );
 }
 
 #[wasm_bindgen_test]
 fn page_hide_sends_with_keepalive_and_persists() {
     let mut sdk = sdk();
-    sdk.set_consent(T0, r#"{"analytics":true}"#, None).unwrap();
-    sdk.network(T0, false);
-    sdk.track(T0, Some("a".into()), None, None).unwrap();
+    set_consent(&mut sdk, r#"{"analytics":true}"#, None);
+    call(&mut sdk, Input::Network, 0.0, &[]);
+    track(&mut sdk, Some("a"), None, None).unwrap();
     drain(&mut sdk);
-    sdk.network(T0, true);
-    sdk.visibility(T0, true);
+    call(&mut sdk, Input::Network, 1.0, &[]);
+    call(&mut sdk, Input::Visibility, 1.0, &[]);
     let outputs = drain(&mut sdk);
     assert!(
         outputs
@@ -242,5 +274,14 @@ fn page_hide_sends_with_keepalive_and_persists() {
     assert!(
         outputs.iter().any(|o| o.starts_with("pq={\"v\":1")),
         "{outputs:?}"
+    );
+}
+
+#[wasm_bindgen_test]
+fn the_host_config_says_where_and_how_to_store() {
+    let mut sdk = sdk();
+    assert_eq!(
+        call(&mut sdk, Input::HostConfig, 0.0, &[]).unwrap(),
+        r#"{"batchUrl":"https://collect.example.com/v1/batch","storage":"local","storagePrefix":"consentry","debug":false}"#
     );
 }
