@@ -3,8 +3,9 @@
 // starts the collector over TLS with a local certificate and an SQLite file in .data/collector,
 // serves the demo site over HTTPS with the same certificate, and prints the URL.
 //
-// Ports: PORT (the site, default 8443) and COLLECTOR_PORT (default 8444). Ctrl-C stops both; the
-// collector drains its requests and closes the database cleanly.
+// Ports: PORT (the site, default 8443) and COLLECTOR_PORT (default 8444); CONSENTRY_DATA_DIR moves
+// the collector's data directory. Ctrl-C stops both; the collector drains its requests and closes
+// the database cleanly.
 
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
@@ -14,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const sitePort = Number(process.env.PORT ?? 8443);
 const collectorPort = Number(process.env.COLLECTOR_PORT ?? 8444);
-const dataDir = join(root, '.data', 'collector');
+const dataDir = resolve(process.env.CONSENTRY_DATA_DIR ?? join(root, '.data', 'collector'));
 const apiKey = 'pk_demo';
 const siteOrigin = `https://localhost:${sitePort}`;
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `npm test`: everything, on a fresh machine too. Installs what is missing, then runs lints,
 # native tests (core, shell, collector), browser tests of the wasm boundary (wasm-bindgen-test in
-# headless Chromium), the package build with its size budget, the TypeScript check, and the
-# Playwright suites (the SDK in a page, and the demo end to end over TLS).
+# headless Chromium), the package build with its size ceiling, the TypeScript check, and the
+# Playwright suites (the SDK in a page, the demo end to end over TLS, and `npm start` itself).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
