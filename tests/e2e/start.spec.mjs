@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from '@playwright/test';
-import { test, expect } from '../support/fixtures.mjs';
+import { test, expect, chromiumLaunchOptions } from '../support/fixtures.mjs';
 import { request } from '../support/http.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -61,13 +61,7 @@ test('npm start serves the demo over HTTPS against a running collector, and Ctrl
     expect(stats.status).toBe(200);
     expect(stats.json()).toMatchObject({ events: 0 });
 
-    browser = await chromium.launch({
-      executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-      args: [
-        '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync', `--ignore-certificate-errors-spki-list=${spki}`,
-      ],
-    });
+    browser = await chromium.launch(chromiumLaunchOptions(spki));
     const page = await browser.newPage();
     await page.goto(url);
     await expect(page.locator('body')).toHaveAttribute('data-ready', 'yes');
