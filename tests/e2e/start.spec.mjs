@@ -4,25 +4,15 @@
 
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from '@playwright/test';
 import { test, expect, chromiumLaunchOptions } from '../support/fixtures.mjs';
 import { request } from '../support/http.mjs';
+import { assertPortFree, freePort } from '../support/ports.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-
-function freePort() {
-  return new Promise((ok, fail) => {
-    const probe = createServer().once('error', fail);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address();
-      probe.close(() => ok(port));
-    });
-  });
-}
 
 test('npm start serves the demo over HTTPS against a running collector, and Ctrl-C stops both', async () => {
   test.setTimeout(15 * 60_000); // a fresh machine builds the release collector first
@@ -76,10 +66,5 @@ test('npm start serves the demo over HTTPS against a running collector, and Ctrl
     expect(code, output).toBe(0);
   }
   // Both ports are free again: nothing was left running.
-  for (const port of [sitePort, collectorPort]) {
-    await new Promise((ok, fail) => {
-      const probe = createServer().once('error', fail);
-      probe.listen(port, '127.0.0.1', () => probe.close(ok));
-    });
-  }
+  for (const port of [sitePort, collectorPort]) await assertPortFree(port);
 });

@@ -9,17 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { startCollector } from './collector.mjs';
 import { startStaticServer } from '../../scripts/serve.mjs';
 import { startDemoSite } from '../../scripts/demo-site.mjs';
-import { createServer } from 'node:net';
-
-function freePort() {
-  return new Promise((ok, fail) => {
-    const probe = createServer().once('error', fail);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address();
-      probe.close(() => ok(port));
-    });
-  });
-}
+import { freePort } from './ports.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
