@@ -15,8 +15,9 @@ export interface PurposeRule {
 
 /** Everything `init` accepts. Unknown fields are refused, so a typo cannot weaken a setting. */
 export interface ConsentryConfig {
-  /** The ingestion endpoint's base URL; batches go to `<endpoint>/v1/batch`. https only
-   * (plain http is accepted for localhost, 127.0.0.1 and [::1]). */
+  /** The ingestion endpoint's base URL, in ASCII (punycode for an international host); batches
+   * go to `<endpoint>/v1/batch`. https only (plain http is accepted for localhost, 127.0.0.1 and
+   * [::1]). */
   endpoint: string;
   /** The site's public write key (1 to 128 bytes). */
   apiKey: string;

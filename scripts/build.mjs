@@ -27,7 +27,7 @@ export const TARGET_GZIP_BYTES = 16 * 1024;
  * while the package is over its budget. Lower it with every reduction; the build says how far the
  * package is from the budget.
  */
-export const CEILING_GZIP_BYTES = 31.5 * 1024;
+export const CEILING_GZIP_BYTES = 30.5 * 1024;
 
 function run(command, commandArgs, options = {}) {
   execFileSync(command, commandArgs, { cwd: root, stdio: 'inherit', ...options });

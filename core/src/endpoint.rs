@@ -23,7 +23,8 @@ pub enum EndpointError {
     NotHttp,
     /// Plain `http://` to a host that is not loopback.
     NotTls,
-    /// No host, credentials in the URL, a query or fragment, or characters a URL cannot hold.
+    /// No host, credentials in the URL, a query or fragment, or characters a URL cannot hold
+    /// (non-ASCII included: an international host name is written in punycode).
     Malformed,
 }
 
@@ -33,7 +34,7 @@ impl EndpointError {
         match self {
             EndpointError::NotHttp => "must be an https:// URL",
             EndpointError::NotTls => "must use https:// (plain http:// is allowed only for localhost, 127.0.0.1 and [::1])",
-            EndpointError::Malformed => "must be a URL with a host and no credentials, query or fragment",
+            EndpointError::Malformed => "must be an ASCII URL with a host and no credentials, query or fragment",
         }
     }
 }
@@ -50,7 +51,8 @@ impl Endpoint {
     /// Validates `url` as an endpoint base such as `https://collect.example.com` or
     /// `https://example.com/consentry`.
     pub fn parse(url: &str) -> Result<Endpoint, EndpointError> {
-        let url = url.trim();
+        // ASCII trimming: anything else is refused below, so no Unicode tables are needed.
+        let url = url.trim_ascii();
         let (tls, rest) = if let Some(rest) = strip_prefix_ignore_case(url, "https://") {
             (true, rest)
         } else if let Some(rest) = strip_prefix_ignore_case(url, "http://") {
@@ -60,7 +62,7 @@ impl Endpoint {
         };
         if rest
             .bytes()
-            .any(|b| b <= b' ' || matches!(b, b'?' | b'#' | b'@' | b'\\' | 0x7f))
+            .any(|b| b <= b' ' || b >= 0x7f || matches!(b, b'?' | b'#' | b'@' | b'\\'))
         {
             return Err(EndpointError::Malformed);
         }
@@ -69,12 +71,12 @@ impl Endpoint {
         if !tls && !is_loopback(host) {
             return Err(EndpointError::NotTls);
         }
-        let mut base = url;
-        while let Some(shorter) = base.strip_suffix("/") {
-            base = shorter;
+        let mut end = url.len();
+        while end > 0 && url.as_bytes().get(end - 1) == Some(&b'/') {
+            end -= 1;
         }
         Ok(Endpoint {
-            base: String::from(base),
+            base: String::from(url.get(..end).unwrap_or_default()),
         })
     }
 
@@ -93,12 +95,18 @@ fn strip_prefix_ignore_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> 
     }
 }
 
-/// The position of the first of `bytes` in `text`, or its length. Byte loops instead of `str`
-/// pattern searches: the searchers decode characters, which the wasm pays for.
+/// The position of the first of `bytes` in `text`, or its length. Plain byte loops instead of
+/// `str` pattern searches (which decode characters) or `<[u8]>::contains` (which brings a
+/// word-at-a-time `memchr`): each costs the wasm more than the loop.
 pub(crate) fn find_byte(text: &str, bytes: &[u8]) -> usize {
-    text.bytes()
-        .position(|b| bytes.contains(&b))
-        .unwrap_or(text.len())
+    for (at, byte) in text.bytes().enumerate() {
+        for wanted in bytes {
+            if byte == *wanted {
+                return at;
+            }
+        }
+    }
+    text.len()
 }
 
 /// The host of `host[:port]` or `[v6][:port]`, or `None` when there is none or the port is bad.
@@ -178,6 +186,10 @@ mod tests {
             ("https://example.com:", Err(Malformed)),
             ("http://localhost\\@evil.example", Err(Malformed)),
             ("https://[::1", Err(Malformed)),
+            (" https://c.example/\n", Ok("https://c.example/v1/batch")),
+            ("https://exämple.com", Err(Malformed)),
+            ("https://c.example\u{a0}", Err(Malformed)),
+            ("\u{a0}https://c.example", Err(NotHttp)),
         ] {
             assert_eq!(
                 Endpoint::parse(url)

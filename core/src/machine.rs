@@ -236,11 +236,11 @@ impl Consentry {
         } else {
             None
         };
-        let answers = self.in_flight.iter().map(|f| f.deadline).min();
-        [send, answers, self.persist_deadline]
-            .into_iter()
-            .flatten()
-            .min()
+        let mut next = earliest(send, self.persist_deadline);
+        for flight in &self.in_flight {
+            next = earliest(next, Some(flight.deadline));
+        }
+        next
     }
 
     // ----- inputs -----
@@ -726,7 +726,8 @@ impl Consentry {
             .queue
             .len()
             .saturating_sub(self.config.batch.max_queue_events);
-        for oldest in self.queue.drain(..overflow) {
+        let kept = self.queue.split_off(overflow);
+        for oldest in core::mem::replace(&mut self.queue, kept) {
             self.queued_bytes -= oldest.wire.len();
         }
         self.drop_events(DropReason::QueueOverflow, overflow as u64);
@@ -928,7 +929,9 @@ impl Consentry {
             self.queued_bytes -= event.wire.len();
             count += 1;
         }
-        let events: Vec<QueuedEvent> = self.queue.drain(..count).collect();
+        // `split_off` rather than `drain(..count).collect()`: the same moves, less wasm.
+        let rest = self.queue.split_off(count);
+        let events = core::mem::replace(&mut self.queue, rest);
         if events.is_empty() {
             return false;
         }
@@ -952,6 +955,15 @@ impl Consentry {
             keepalive,
         }));
         true
+    }
+}
+
+/// The earlier of two optional deadlines (a plain match: the iterator form costs the wasm more).
+fn earliest(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, None) => a,
+        (None, b) => b,
     }
 }
 

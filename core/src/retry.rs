@@ -71,7 +71,7 @@ pub fn classify(outcome: SendOutcome) -> Verdict {
 /// Reads a `Retry-After` value given in seconds. HTTP dates are not read (they need a clock the
 /// server and browser agree on); the normal backoff applies instead.
 pub fn parse_retry_after(header: &str) -> Option<Duration> {
-    let digits = header.trim();
+    let digits = header.trim_ascii();
     if digits.is_empty() || digits.len() > 12 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
