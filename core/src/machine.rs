@@ -726,6 +726,9 @@ impl Consentry {
             .queue
             .len()
             .saturating_sub(self.config.batch.max_queue_events);
+        if overflow == 0 {
+            return;
+        }
         let kept = self.queue.split_off(overflow);
         for oldest in core::mem::replace(&mut self.queue, kept) {
             self.queued_bytes -= oldest.wire.len();
@@ -929,12 +932,12 @@ impl Consentry {
             self.queued_bytes -= event.wire.len();
             count += 1;
         }
+        if count == 0 {
+            return false;
+        }
         // `split_off` rather than `drain(..count).collect()`: the same moves, less wasm.
         let rest = self.queue.split_off(count);
         let events = core::mem::replace(&mut self.queue, rest);
-        if events.is_empty() {
-            return false;
-        }
         wire::finish_batch(&mut body);
         if self.queue.is_empty() {
             self.flush_deadline = None;
