@@ -11,6 +11,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startDemoSite } from './demo-site.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const sitePort = Number(process.env.PORT ?? 8443);
@@ -74,7 +75,6 @@ const collectorUrl = await new Promise((ok, fail) => {
   collector.once('exit', (code) => fail(new Error(`the collector exited with ${code} (is port ${collectorPort} in use? set COLLECTOR_PORT)`)));
 });
 
-const { startDemoSite } = await import('./demo-site.mjs');
 let site;
 try {
   site = await startDemoSite({

@@ -8,7 +8,7 @@ import { startShop } from './shop.js';
 import { startInspector } from './inspector.js';
 
 /** The notice the banner and the preference centre show; every choice records it. */
-export const NOTICE_VERSION = 'notice-v1';
+const NOTICE_VERSION = 'notice-v1';
 
 const status = document.getElementById('sdk-status');
 
