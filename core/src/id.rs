@@ -72,6 +72,16 @@ fn splitmix64(state: &mut u64) -> u64 {
 pub struct Uuid([u8; 16]);
 
 impl Uuid {
+    /// The id with these 16 bytes, in the order the hyphenated form writes them.
+    pub const fn from_bytes(bytes: [u8; 16]) -> Uuid {
+        Uuid(bytes)
+    }
+
+    /// The 16 bytes, in the order the hyphenated form writes them.
+    pub const fn as_bytes(&self) -> &[u8; 16] {
+        &self.0
+    }
+
     /// Parses the hyphenated form (`8-4-4-4-12` hex digits, either case). Any other text is `None`.
     pub fn parse(text: &str) -> Option<Uuid> {
         let text = text.as_bytes();

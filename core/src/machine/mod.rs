@@ -22,10 +22,10 @@ use crate::event::{DropReason, EventKind, QueuedEvent};
 use crate::id::{AnonymousId, BatchId, EventId, Rng};
 use crate::json::{self, Kind};
 use crate::limits::{
-    KEEPALIVE_BUDGET_BYTES, MAX_BATCH_BYTES, MAX_BATCH_EVENTS, MAX_EVENT_BYTES, MAX_NAME_BYTES,
-    MAX_PROPERTIES_BYTES, MAX_PROPERTIES_DEPTH, MAX_SNAPSHOT_BYTES, MAX_USER_ID_BYTES,
+    MAX_BATCH_BYTES, MAX_EVENT_BYTES, MAX_NAME_BYTES, MAX_PROPERTIES_BYTES, MAX_PROPERTIES_DEPTH,
+    MAX_SNAPSHOT_BYTES, MAX_USER_ID_BYTES,
 };
-use crate::output::{Notice, Output, Transmission};
+use crate::output::{Notice, Output};
 use crate::policy::admit;
 use crate::privacy::PageInfo;
 use crate::purpose::PurposeSet;
@@ -36,35 +36,21 @@ use crate::time::{Duration, Timestamp};
 use crate::wire::{self, EventFields};
 use alloc::string::String;
 use alloc::vec::Vec;
+use delivery::{earliest, BatchHeader, Delivery, FlightKind};
+use queue::Queue;
+
+mod delivery;
+mod queue;
+
+pub use delivery::SEND_TIMEOUT;
 
 /// How long queue changes are coalesced before they are written to storage. Page hide, consent
 /// withdrawal and adoption write at once.
 pub const PERSIST_DELAY: Duration = Duration::from_millis(1000);
 
-/// How long a request may stay unanswered before it is treated as a network error.
-pub const SEND_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// A stored queue that another page saved while visible is adopted only once it is this old
 /// (its page crashed); one saved while hidden is adopted at once (its page may be gone).
 pub const ABANDONED_AFTER: Duration = Duration::from_secs(86_400);
-
-/// Why a batch is in flight.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum FlightKind {
-    /// The one regular batch at a time.
-    Regular,
-    /// Sent with keepalive because the page was hidden.
-    Unload,
-}
-
-#[derive(Clone, Debug)]
-struct InFlight {
-    batch_id: BatchId,
-    kind: FlightKind,
-    events: Vec<QueuedEvent>,
-    keepalive_bytes: usize,
-    deadline: Timestamp,
-}
 
 /// The SDK's state machine. See the module documentation for the loop contract.
 #[derive(Clone, Debug)]
@@ -76,16 +62,8 @@ pub struct Consentry {
     anonymous_id: AnonymousId,
     user_id: Option<String>,
     identity_stored: bool,
-    /// Oldest first. A `Vec` rather than a `VecDeque`: the deque's ring-buffer code costs more
-    /// wasm than the occasional move of the front costs time.
-    queue: Vec<QueuedEvent>,
-    queued_bytes: usize,
-    in_flight: Vec<InFlight>,
-    flush_deadline: Option<Timestamp>,
-    retry_not_before: Option<Timestamp>,
-    retry_after_until: Option<Timestamp>,
-    failures: u32,
-    flushing: bool,
+    queue: Queue,
+    delivery: Delivery,
     online: bool,
     hidden: bool,
     shut_down: bool,
@@ -119,14 +97,8 @@ impl Consentry {
             config,
             user_id: None,
             identity_stored: false,
-            queue: Vec::new(),
-            queued_bytes: 0,
-            in_flight: Vec::new(),
-            flush_deadline: None,
-            retry_not_before: None,
-            retry_after_until: None,
-            failures: 0,
-            flushing: false,
+            queue: Queue::default(),
+            delivery: Delivery::default(),
             online: true,
             hidden: false,
             shut_down: false,
@@ -167,7 +139,7 @@ impl Consentry {
 
     /// Events sent and not yet answered.
     pub fn in_flight(&self) -> usize {
-        self.in_flight.iter().map(|f| f.events.len()).sum()
+        self.delivery.in_flight_events()
     }
 
     /// The counters and gauges as JSON.
@@ -177,7 +149,7 @@ impl Consentry {
 
     /// Whether a flush has finished: no flush is sending and nothing is in flight.
     pub fn is_idle(&self) -> bool {
-        !self.flushing && self.in_flight.is_empty()
+        self.delivery.is_idle()
     }
 
     /// Whether the SDK was shut down.
@@ -227,20 +199,10 @@ impl Consentry {
 
     /// When the shell should call [`Consentry::handle_timeout`] next, if at all.
     pub fn poll_timeout(&self) -> Option<Timestamp> {
-        let send = if !self.queue.is_empty() && self.online && !self.regular_in_flight() {
-            match (self.flush_deadline, self.retry_not_before) {
-                (Some(flush), Some(retry)) => Some(flush.max(retry)),
-                (flush, None) => flush,
-                (None, retry) => retry,
-            }
-        } else {
-            None
-        };
-        let mut next = earliest(send, self.persist_deadline);
-        for flight in &self.in_flight {
-            next = earliest(next, Some(flight.deadline));
-        }
-        next
+        let delivery = self
+            .delivery
+            .next_deadline(!self.queue.is_empty(), self.online);
+        earliest(delivery, self.persist_deadline)
     }
 
     // ----- inputs -----
@@ -300,10 +262,10 @@ impl Consentry {
             }
             adopted.push(event);
         }
-        self.requeue_front(adopted);
+        self.queue.requeue_front(adopted);
         self.trim_overflow();
-        if !self.queue.is_empty() && self.flush_deadline.is_none() {
-            self.flush_deadline = Some(now);
+        if !self.queue.is_empty() {
+            self.delivery.queue_refilled(now);
         }
         self.persist_queue(now);
         self.maybe_send(now);
@@ -445,13 +407,7 @@ impl Consentry {
 
     /// The timer fired.
     pub fn handle_timeout(&mut self, now: Timestamp) {
-        let expired: Vec<BatchId> = self
-            .in_flight
-            .iter()
-            .filter(|f| f.deadline <= now)
-            .map(|f| f.batch_id)
-            .collect();
-        for batch_id in expired {
+        for batch_id in self.delivery.timed_out(now) {
             self.handle_send_result(now, batch_id, SendOutcome::NetworkError);
         }
         if self.persist_deadline.is_some_and(|t| t <= now) {
@@ -460,31 +416,27 @@ impl Consentry {
         self.maybe_send(now);
     }
 
-    /// The outcome of a [`Transmission`]. Unknown or late batch ids are ignored.
+    /// The outcome of a [`Transmission`](crate::Transmission). Unknown or late batch ids are ignored.
     pub fn handle_send_result(&mut self, now: Timestamp, batch_id: BatchId, outcome: SendOutcome) {
-        let Some(position) = self.in_flight.iter().position(|f| f.batch_id == batch_id) else {
+        let Some(flight) = self.delivery.settle(batch_id) else {
             return;
         };
-        let flight = self.in_flight.swap_remove(position);
         let count = flight.events.len() as u64;
         match classify(outcome) {
             Verdict::Delivered => {
                 self.stats.delivered += count;
-                self.failures = 0;
-                self.retry_not_before = None;
+                self.delivery.succeeded();
                 self.notify(Notice::Delivered { count });
             }
             Verdict::Rejected => {
-                self.failures = 0;
+                self.delivery.refused();
                 self.drop_events(DropReason::Rejected, count);
             }
             Verdict::Retry {
                 not_before,
                 counts_as_attempt,
             } => {
-                self.failures = self.failures.saturating_add(1);
                 self.stats.retries += 1;
-                self.flushing = false;
                 let mut retry = Vec::with_capacity(flight.events.len());
                 for mut event in flight.events {
                     if counts_as_attempt {
@@ -499,14 +451,14 @@ impl Consentry {
                         Err(reason) => self.drop_events(reason, 1),
                     }
                 }
-                self.requeue_front(retry);
+                self.queue.requeue_front(retry);
                 self.trim_overflow();
-                let backoff = self.config.retry.backoff(self.failures, &mut self.rng);
-                let delay = not_before.map_or(backoff, |asked| asked.max(backoff));
-                self.retry_not_before = Some(now.saturating_add(delay));
-                self.retry_after_until = not_before.map(|asked| now.saturating_add(asked));
-                if !self.queue.is_empty() && self.flush_deadline.is_none() {
-                    self.flush_deadline = Some(now);
+                let (policy, rng) = (&self.config.retry, &mut self.rng);
+                let delay = self
+                    .delivery
+                    .failed(now, not_before, |failures| policy.backoff(failures, rng));
+                if !self.queue.is_empty() {
+                    self.delivery.queue_refilled(now);
                 }
                 let status = match outcome {
                     SendOutcome::Status { code, .. } => Some(code),
@@ -529,11 +481,9 @@ impl Consentry {
             }
             return;
         }
-        let explicit_wait = self.retry_after_until.is_some_and(|t| t > now);
-        if self.online && !explicit_wait {
+        if self.online && !self.delivery.asked_to_wait(now) {
             while !self.queue.is_empty() {
-                let in_flight: usize = self.in_flight.iter().map(|f| f.keepalive_bytes).sum();
-                let budget = KEEPALIVE_BUDGET_BYTES.saturating_sub(in_flight);
+                let budget = self.delivery.keepalive_budget();
                 if !self.send_batch(now, FlightKind::Unload, budget) {
                     break;
                 }
@@ -547,13 +497,10 @@ impl Consentry {
         let was_online = self.online;
         self.online = online;
         if online && !was_online {
-            if self.retry_after_until.is_none_or(|t| t <= now) {
-                self.retry_not_before = None;
-                self.failures = 0;
-            }
+            self.delivery.back_online(now);
             self.maybe_send(now);
         } else if !online {
-            self.flushing = false;
+            self.delivery.stop_flush();
         }
     }
 
@@ -571,10 +518,10 @@ impl Consentry {
     /// Sends everything queued now, batch after batch, unless offline or backing off.
     /// [`Consentry::is_idle`] tells when it has finished.
     pub fn handle_flush(&mut self, now: Timestamp) {
-        self.flushing = true;
+        self.delivery.start_flush();
         self.maybe_send(now);
-        if !self.regular_in_flight() {
-            self.flushing = false;
+        if !self.delivery.regular_in_flight() {
+            self.delivery.stop_flush();
         }
     }
 
@@ -629,15 +576,7 @@ impl Consentry {
     }
 
     fn holds(&self, id: EventId) -> bool {
-        self.queue.iter().any(|e| e.id == id)
-            || self
-                .in_flight
-                .iter()
-                .any(|f| f.events.iter().any(|e| e.id == id))
-    }
-
-    fn regular_in_flight(&self) -> bool {
-        self.in_flight.iter().any(|f| f.kind == FlightKind::Regular)
+        self.queue.contains(id) || self.delivery.holds(id)
     }
 
     /// Whether a queued event may still go out: consent still covers it and it is not too old.
@@ -712,9 +651,9 @@ impl Consentry {
     fn enqueue(&mut self, now: Timestamp, event: QueuedEvent) {
         self.stats.admitted += 1;
         if self.queue.is_empty() {
-            self.flush_deadline = Some(now.saturating_add(self.config.batch.flush_interval));
+            self.delivery
+                .queue_started(now, self.config.batch.flush_interval);
         }
-        self.queued_bytes += event.wire.len();
         self.queue.push(event);
         self.trim_overflow();
         self.schedule_persist(now);
@@ -722,24 +661,8 @@ impl Consentry {
     }
 
     fn trim_overflow(&mut self) {
-        let overflow = self
-            .queue
-            .len()
-            .saturating_sub(self.config.batch.max_queue_events);
-        if overflow == 0 {
-            return;
-        }
-        for oldest in take_front(&mut self.queue, overflow) {
-            self.queued_bytes -= oldest.wire.len();
-        }
+        let overflow = self.queue.trim_to(self.config.batch.max_queue_events);
         self.drop_events(DropReason::QueueOverflow, overflow as u64);
-    }
-
-    /// Puts `events` (oldest first) back at the front of the queue.
-    fn requeue_front(&mut self, mut events: Vec<QueuedEvent>) {
-        self.queued_bytes += events.iter().map(|e| e.wire.len()).sum::<usize>();
-        events.append(&mut self.queue);
-        self.queue = events;
     }
 
     /// After the recorded consent changed: record the change event (when `previous` is given),
@@ -812,12 +735,9 @@ impl Consentry {
 
     /// Drops every queued event that needs a withdrawn purpose and rewrites the stored queue now.
     fn purge(&mut self, now: Timestamp, withdrawn: PurposeSet) {
-        let before = self.queue.len();
-        self.queue.retain(|e| !e.purposes.intersects(withdrawn));
-        let purged = (before - self.queue.len()) as u64;
-        self.queued_bytes = self.queue.iter().map(|e| e.wire.len()).sum();
+        let purged = self.queue.purge(withdrawn) as u64;
         if self.queue.is_empty() {
-            self.flush_deadline = None;
+            self.delivery.queue_emptied();
         }
         self.drop_events(DropReason::Purged, purged);
         self.persist_queue(now);
@@ -857,14 +777,11 @@ impl Consentry {
     fn persist_queue(&mut self, now: Timestamp) {
         self.persist_deadline = None;
         let granted = self.granted;
-        let mut unsent = Vec::new();
-        for flight in &self.in_flight {
-            for event in &flight.events {
-                if event.purposes.is_subset_of(granted) {
-                    unsent.push(event);
-                }
-            }
-        }
+        let mut unsent: Vec<&QueuedEvent> = self
+            .delivery
+            .in_flight()
+            .filter(|e| e.purposes.is_subset_of(granted))
+            .collect();
         unsent.extend(self.queue.iter());
         if unsent.is_empty() {
             if self.queue_stored {
@@ -880,98 +797,40 @@ impl Consentry {
     }
 
     fn maybe_send(&mut self, now: Timestamp) {
-        let can_send = self.online
-            && !self.queue.is_empty()
-            && !self.regular_in_flight()
-            && self.retry_not_before.is_none_or(|t| t <= now);
-        if can_send {
-            let due = self.flushing
-                || self.queue.len() >= self.config.batch.flush_at
-                || self.queued_bytes >= MAX_BATCH_BYTES
-                || self.flush_deadline.is_some_and(|t| t <= now);
-            if due {
-                self.send_batch(now, FlightKind::Regular, MAX_BATCH_BYTES);
-            }
+        let can_send = self.online && !self.queue.is_empty() && self.delivery.may_send(now);
+        if can_send
+            && self
+                .delivery
+                .is_due(&self.queue, self.config.batch.flush_at, now)
+        {
+            self.send_batch(now, FlightKind::Regular, MAX_BATCH_BYTES);
         }
-        if self.queue.is_empty() && !self.regular_in_flight() {
-            self.flushing = false;
+        if self.queue.is_empty() && !self.delivery.regular_in_flight() {
+            self.delivery.stop_flush();
         }
     }
 
-    /// Takes events from the front of the queue into one batch of at most `byte_limit` bytes and
-    /// emits it. Returns whether a batch was sent.
+    /// Drops what has grown too old, then takes events from the front of the queue into one
+    /// batch of at most `byte_limit` bytes and emits it. Returns whether a batch was sent.
     fn send_batch(&mut self, now: Timestamp, kind: FlightKind, byte_limit: usize) -> bool {
-        let expired_before = self.queue.len();
-        let max_age = self.config.batch.max_event_age;
-        self.queue
-            .retain(|e| now.saturating_since(e.captured_at) <= max_age);
-        let expired = (expired_before - self.queue.len()) as u64;
-        if expired > 0 {
-            self.queued_bytes = self.queue.iter().map(|e| e.wire.len()).sum();
-            self.drop_events(DropReason::Expired, expired);
-        }
-        let batch_id = BatchId(self.rng.uuid());
-        let consent = self.wire_consent();
-        let mut body = wire::begin_batch(
-            batch_id,
-            now,
-            &self.config.api_key,
-            &consent,
-            byte_limit.min(64 * 1024),
-        );
-        let mut count = 0;
-        for event in &self.queue {
-            let fits =
-                body.len() + usize::from(count > 0) + event.wire.len() + wire::BATCH_END_BYTES
-                    <= byte_limit;
-            if count >= MAX_BATCH_EVENTS || !fits {
-                break;
-            }
-            wire::push_event(&mut body, &event.wire, count == 0);
-            self.queued_bytes -= event.wire.len();
-            count += 1;
-        }
-        if count == 0 {
+        let expired = self
+            .queue
+            .drop_older_than(now, self.config.batch.max_event_age);
+        self.drop_events(DropReason::Expired, expired as u64);
+        let header = BatchHeader {
+            batch_id: BatchId(self.rng.uuid()),
+            api_key: &self.config.api_key,
+            consent_state: &self.wire_consent(),
+        };
+        let Some(transmission) =
+            self.delivery
+                .assemble(&mut self.queue, now, kind, byte_limit, &header)
+        else {
             return false;
-        }
-        let events = take_front(&mut self.queue, count);
-        wire::finish_batch(&mut body);
-        if self.queue.is_empty() {
-            self.flush_deadline = None;
-        }
-        let keepalive_in_flight: usize = self.in_flight.iter().map(|f| f.keepalive_bytes).sum();
-        let keepalive = body.len() <= KEEPALIVE_BUDGET_BYTES.saturating_sub(keepalive_in_flight);
-        self.in_flight.push(InFlight {
-            batch_id,
-            kind,
-            events,
-            keepalive_bytes: if keepalive { body.len() } else { 0 },
-            deadline: now.saturating_add(SEND_TIMEOUT),
-        });
+        };
         self.stats.batches_sent += 1;
-        self.outputs.push(Output::Send(Transmission {
-            batch_id,
-            body,
-            keepalive,
-        }));
+        self.outputs.push(Output::Send(transmission));
         true
-    }
-}
-
-/// Takes the first `count` items of `items` (in order) and leaves the rest. The same moves as
-/// `drain(..count).collect()` (the rest goes to a new allocation instead of down the old one), in
-/// less wasm than `Drain` and `rotate_left` cost.
-fn take_front<T>(items: &mut Vec<T>, count: usize) -> Vec<T> {
-    let rest = items.split_off(count.min(items.len()));
-    core::mem::replace(items, rest)
-}
-
-/// The earlier of two optional deadlines (a plain match: the iterator form costs the wasm more).
-fn earliest(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, None) => a,
-        (None, b) => b,
     }
 }
 
