@@ -6,6 +6,7 @@
 // 'error' diagnostics. Only init() with a bad config rejects, with an Error naming the field.
 
 import initWasm, { Sdk } from './generated/consentry_wasm.js';
+import { freshEntropy } from './entropy.js';
 import { Host } from './host.js';
 import { CONSENT, FLUSH, IDENTIFY, PAGE, SET_CCPA_OPT_OUT, SET_CONSENT, SHUTDOWN, STATS, TRACK } from './inputs.js';
 
@@ -71,9 +72,12 @@ export class Consentry {
       }
       const sdk = new Sdk(configJson, crypto.getRandomValues(new Uint32Array(8)), Date.now());
       this.#host = new Host(sdk, (type, detail) => this.#emit(type, JSON.parse(detail)));
+      // Replay what the page did while loading before anything is sent: a withdrawal made
+      // early purges what storage held first.
       const pending = this.#pending;
       this.#pending = null;
       pending.forEach((call) => call());
+      this.#host.start();
     });
     this.ready.catch((error) => {
       this.#pending = null;
@@ -134,7 +138,7 @@ export class Consentry {
     try {
       const choicesJson = json(choices) ?? '';
       const optionsJson = json(options);
-      return this.#callAsync((sdk, at) => this.#answer(sdk.input(SET_CONSENT, at, 0, choicesJson, optionsJson)), false);
+      return this.#callAsync((sdk, at) => this.#answer(sdk.input(SET_CONSENT, at, 0, choicesJson, optionsJson, undefined, undefined, freshEntropy())), false);
     } catch (error) {
       this.#emit('error', { message: message(error) });
       return Promise.resolve(false);
@@ -146,7 +150,7 @@ export class Consentry {
     try {
       const optionsJson = json(options);
       if (typeof optOut !== 'boolean') throw new Error('setCcpaOptOut takes true or false');
-      return this.#callAsync((sdk, at) => this.#answer(sdk.input(SET_CCPA_OPT_OUT, at, optOut ? 1 : 0, undefined, optionsJson)), false);
+      return this.#callAsync((sdk, at) => this.#answer(sdk.input(SET_CCPA_OPT_OUT, at, optOut ? 1 : 0, undefined, optionsJson, undefined, undefined, freshEntropy())), false);
     } catch (error) {
       this.#emit('error', { message: message(error) });
       return Promise.resolve(false);

@@ -5,7 +5,7 @@
 import { openStorage } from './storage.js';
 import { send } from './transport.js';
 import { watchLifecycle } from './lifecycle.js';
-import { ADOPT_QUEUE, HOST_CONFIG, IS_IDLE, NETWORK, POLL, RESTORE, STORAGE_FAILED, TIMEOUT, VISIBILITY } from './inputs.js';
+import { ADOPT_QUEUE, HOST_CONFIG, IS_IDLE, NETWORK, POLL, RESTORE, START, STORAGE_FAILED, TIMEOUT, VISIBILITY } from './inputs.js';
 
 const MAX_TIMER_MS = 2147483647; // setTimeout fires at once above 2^31-1 ms
 
@@ -32,6 +32,11 @@ export class Host {
     this.pump();
   }
 
+  /** Restored and replayed the page's early calls: sending may begin. */
+  start() {
+    this.input((sdk) => sdk.input(START, Date.now(), 0));
+  }
+
   /** Hands the core one input (`call(sdk)`), then performs what it asks for. */
   input(call) {
     const result = call(this.sdk);
@@ -55,9 +60,10 @@ export class Host {
     if (tag === 's') {
       send(this, output.slice(1, 37), output[37] === 'k', output.slice(38));
     } else if (tag === 'p') {
-      const letter = output[1];
-      if (!this.storage.write(letter, output[2] === '=' ? output.slice(3) : null)) {
-        this.sdk.input(STORAGE_FAILED, Date.now(), 0, letter);
+      const name = output[1] === 'q' ? output.slice(1, 3) : output[1];
+      const at = 1 + name.length;
+      if (!this.storage.write(name, output[at] === '=' ? output.slice(at + 1) : null)) {
+        this.sdk.input(STORAGE_FAILED, Date.now(), 0, name);
       }
     } else if (tag === 'n') {
       const newline = output.indexOf('\n');

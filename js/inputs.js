@@ -22,3 +22,4 @@ export const CONSENT = 16;
 export const STATS = 17;
 export const HOST_CONFIG = 18;
 export const IS_IDLE = 19;
+export const START = 20;

@@ -2,6 +2,7 @@
 // pageshow), connectivity (online, offline) and consent recorded in another tab (storage).
 
 import { CONSENT_SYNC, NETWORK, VISIBILITY } from './inputs.js';
+import { freshEntropy } from './entropy.js';
 
 /** Attaches the listeners; returns a function that removes them. */
 export function watchLifecycle(host, consentKey) {
@@ -19,7 +20,8 @@ export function watchLifecycle(host, consentKey) {
   on(window, 'storage', (event) => {
     // key null: another tab cleared storage; the core falls back to default-deny.
     if (event.key === consentKey || event.key === null) {
-      host.input((sdk) => sdk.input(CONSENT_SYNC, Date.now(), 0, event.key === null ? undefined : event.newValue ?? undefined));
+      const text = event.key === null ? undefined : (event.newValue ?? undefined);
+      host.input((sdk) => sdk.input(CONSENT_SYNC, Date.now(), 0, text, undefined, undefined, undefined, freshEntropy()));
     }
   });
   return () => removers.forEach((remove) => remove());

@@ -1,15 +1,17 @@
 // Where the core's documents live: localStorage under prefixed, versioned keys, or memory when
 // localStorage is denied (sandboxed iframes, blocked site data) or the site chose memory.
 //
-// Keys: <prefix>:v1:consent, <prefix>:v1:identity, and one queue per page,
-// <prefix>:v1:queue:<page id>, so tabs never overwrite each other's unsent events.
+// Keys: <prefix>:v1:consent, <prefix>:v1:identity, and each page's queue documents,
+// <prefix>:v1:queue:<page id>:<slot> (one per anonymous id), so tabs never overwrite each
+// other's unsent events.
 // What is written when is the core's decision; this module only performs it. It never throws.
 
-/** Opens storage; `letter` names a document: c(onsent), i(dentity), q(ueue). */
+/** Opens storage; a name is a document: c(onsent), i(dentity), or q and a slot digit (queue). */
 export function openStorage(mode, prefix, pageId) {
   const base = prefix + ':v1:';
   const queuePrefix = base + 'queue:';
-  const keys = { c: base + 'consent', i: base + 'identity', q: queuePrefix + pageId };
+  const ownQueues = queuePrefix + pageId + ':';
+  const keyOf = (name) => (name === 'c' ? base + 'consent' : name === 'i' ? base + 'identity' : ownQueues + name.slice(1));
   const memory = new Map();
   let local = null;
   if (mode === 'local') {
@@ -29,19 +31,19 @@ export function openStorage(mode, prefix, pageId) {
     /** Whether localStorage was wanted but memory is used instead. */
     fellBack: mode === 'local' && !local,
     /** The key other tabs' consent writes arrive under (storage events). */
-    consentKey: keys.c,
-    read(letter) {
+    consentKey: keyOf('c'),
+    read(name) {
       try {
-        return store.getItem(keys[letter]) ?? undefined;
+        return store.getItem(keyOf(name)) ?? undefined;
       } catch {
         return undefined;
       }
     },
     /** Writes, or removes for `null`. Returns false when the browser refused (quota). */
-    write(letter, value) {
+    write(name, value) {
       try {
-        if (value === null) store.removeItem(keys[letter]);
-        else store.setItem(keys[letter], value);
+        if (value === null) store.removeItem(keyOf(name));
+        else store.setItem(keyOf(name), value);
         return true;
       } catch {
         return false;
@@ -53,7 +55,7 @@ export function openStorage(mode, prefix, pageId) {
       try {
         for (let i = 0; local && i < local.length; i++) {
           const key = local.key(i);
-          if (key && key.startsWith(queuePrefix) && key !== keys.q) found.push([key, local.getItem(key)]);
+          if (key && key.startsWith(queuePrefix) && !key.startsWith(ownQueues)) found.push([key, local.getItem(key)]);
         }
       } catch {
         // Storage went away while reading: nothing to adopt.

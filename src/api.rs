@@ -15,8 +15,8 @@ use crate::boundary;
 use alloc::string::String;
 use alloc::vec::Vec;
 use consentry_core::{
-    parse_retry_after, BatchId, Config, Consentry, DropReason, EventId, EventInput, PageInfo,
-    SendOutcome, Timestamp, Uuid,
+    parse_retry_after, BatchId, Config, Consentry, DropReason, Entropy, EventId, EventInput,
+    PageInfo, SendOutcome, Timestamp, Uuid,
 };
 use wasm_bindgen::prelude::*;
 
@@ -32,12 +32,15 @@ pub enum Input {
     /// `identify`: `a` user id, `b` traits JSON, `c` purposes JSON. Answers the event id.
     Identify = 2,
     /// `setConsent`: `a` the JSON of `{purpose: granted}`, `b` options JSON
-    /// (`{document, location, hardwareId, source}`). Answers `1` changed, `0` unchanged, or `!`
+    /// (`{document, location, hardwareId, source}`), `e` 256 fresh random bits as 64 hex digits
+    /// (used if the choice rotates the identity). Answers `1` changed, `0` unchanged, or `!`
     /// and the reason it was refused.
     SetConsent = 3,
-    /// `setCcpaOptOut`: `n` 1 to opt out, 0 to opt in; `b` options JSON. Answers as `SetConsent`.
+    /// `setCcpaOptOut`: `n` 1 to opt out, 0 to opt in; `b` options JSON; `e` fresh bits.
+    /// Answers as `SetConsent`.
     SetCcpaOptOut = 4,
-    /// Another tab changed the stored consent: `a` the new document, absent when removed.
+    /// Another tab changed the stored consent: `a` the new document, absent when removed; `e`
+    /// fresh bits.
     ConsentSync = 5,
     /// At start: `a` the stored consent document, `b` the stored identity document.
     Restore = 6,
@@ -51,7 +54,7 @@ pub enum Input {
     Visibility = 10,
     /// The browser went online (`n` 1) or offline (`n` 0).
     Network = 11,
-    /// Storage refused to write a document: `a` its letter (`c`, `i` or `q`).
+    /// Storage refused to write a document: `a` its name (`c`, `i`, or `q` and the slot digit).
     StorageFailed = 12,
     /// Send everything queued now.
     Flush = 13,
@@ -67,11 +70,13 @@ pub enum Input {
     HostConfig = 18,
     /// Answers `1` when a flush has finished (nothing being flushed or in flight), else `0`.
     IsIdle = 19,
+    /// Restoring and the replay of the page's early calls are done: sending may begin.
+    Start = 20,
 }
 
 impl Input {
     /// Every input, in discriminant order.
-    pub const ALL: [Input; 20] = [
+    pub const ALL: [Input; 21] = [
         Input::Track,
         Input::Page,
         Input::Identify,
@@ -92,6 +97,7 @@ impl Input {
         Input::Stats,
         Input::HostConfig,
         Input::IsIdle,
+        Input::Start,
     ];
 }
 
@@ -130,14 +136,16 @@ impl Sdk {
     #[wasm_bindgen(constructor)]
     pub fn new(config: &str, seed: &[u32], now: f64) -> Result<Sdk, JsError> {
         let config = Config::from_json(config).map_err(|e| JsError::new(&e.message()))?;
-        let mut words = [0u64; 4];
+        let mut bytes = [0u8; 32];
         for (i, word) in seed.iter().take(8).enumerate() {
-            if let Some(slot) = words.get_mut(i / 2) {
-                *slot = (*slot << 32) | u64::from(*word);
+            for (j, byte) in word.to_le_bytes().into_iter().enumerate() {
+                if let Some(slot) = bytes.get_mut(i * 4 + j) {
+                    *slot = byte;
+                }
             }
         }
         Ok(Sdk {
-            core: Consentry::new(config, at(now), words),
+            core: Consentry::new(config, at(now), Entropy(bytes)),
         })
     }
 
@@ -181,15 +189,19 @@ impl Sdk {
                 }),
                 None => reject(core, DropReason::InvalidUserId),
             },
-            Input::SetConsent => consent_answer(set_consent(core, now, a.as_deref(), b)),
+            Input::SetConsent => {
+                let fresh = boundary::entropy(e.as_deref());
+                consent_answer(set_consent(core, now, a.as_deref(), b, &fresh))
+            }
             Input::SetCcpaOptOut => {
+                let fresh = boundary::entropy(e.as_deref());
                 consent_answer(boundary::consent_context(b.as_deref()).and_then(|context| {
-                    core.handle_ccpa_opt_out(now, n == 1.0, &context)
+                    core.handle_ccpa_opt_out(now, n == 1.0, &context, &fresh)
                         .map_err(|e| e.message())
                 }))
             }
             Input::ConsentSync => {
-                core.handle_consent_sync(now, a.as_deref());
+                core.handle_consent_sync(now, a.as_deref(), &boundary::entropy(e.as_deref()));
                 None
             }
             Input::Restore => {
@@ -240,6 +252,10 @@ impl Sdk {
             Input::Stats => Some(core.stats_json()),
             Input::HostConfig => Some(boundary::host_config(core.config())),
             Input::IsIdle => flag(core.is_idle()),
+            Input::Start => {
+                core.handle_start(now);
+                None
+            }
         }
     }
 
@@ -261,6 +277,7 @@ fn set_consent(
     now: Timestamp,
     choices: Option<&str>,
     options: Option<String>,
+    fresh: &Entropy,
 ) -> Result<bool, String> {
     let choices = boundary::consent_choices(choices.unwrap_or_default())?;
     let context = boundary::consent_context(options.as_deref())?;
@@ -268,7 +285,7 @@ fn set_consent(
         .iter()
         .map(|(name, granted)| (name.as_str(), *granted))
         .collect();
-    core.handle_consent(now, &pairs, &context)
+    core.handle_consent(now, &pairs, &context, fresh)
         .map_err(|e| e.message())
 }
 

@@ -3,7 +3,8 @@
 //!
 //! Output strings, read by `js/host.js`:
 //! - `s<batch id><k|->` then the body: send the body, with `keepalive` when `k`;
-//! - `p<c|i|q>=<text>` to store a document, `p<c|i|q>-` to remove it (consent, identity, queue);
+//! - `p<name>=<text>` to store a document, `p<name>-` to remove it, where the name is `c`
+//!   (consent), `i` (identity) or `q` and a slot digit (a queue document);
 //! - `n<type>` then a newline and the detail JSON: a diagnostic for the page's listeners.
 
 use alloc::string::String;
@@ -11,7 +12,7 @@ use alloc::vec::Vec;
 use consentry_core::json::{self, Value};
 use consentry_core::text::concat;
 use consentry_core::{
-    Config, ConsentContext, ConsentSource, DropReason, Output, StorageKey, StorageMode,
+    Config, ConsentContext, ConsentSource, DropReason, Entropy, Output, StorageKey, StorageMode,
 };
 
 /// The longest consent field, in bytes (document, location, hardware id).
@@ -29,11 +30,8 @@ pub fn encode_output(output: Output) -> String {
             out
         }
         Output::Persist { key, value } => {
-            let mut out = String::from(match key {
-                StorageKey::Consent => "pc",
-                StorageKey::Identity => "pi",
-                StorageKey::Queue => "pq",
-            });
+            let mut out = String::from("p");
+            write_storage_name(&mut out, key);
             match value {
                 Some(value) => {
                     out.push('=');
@@ -65,14 +63,33 @@ pub(crate) fn host_config(config: &Config) -> String {
     out
 }
 
-/// The storage document a host key letter names.
-pub(crate) fn storage_key(letter: &str) -> Option<StorageKey> {
-    match letter {
-        "c" => Some(StorageKey::Consent),
-        "i" => Some(StorageKey::Identity),
-        "q" => Some(StorageKey::Queue),
+/// Writes the host's name of a storage document: `c`, `i`, or `q` and the slot digit.
+fn write_storage_name(out: &mut String, key: StorageKey) {
+    match key {
+        StorageKey::Consent => out.push('c'),
+        StorageKey::Identity => out.push('i'),
+        StorageKey::Queue(slot) => {
+            out.push('q');
+            out.push(char::from(b'0' + slot % 10));
+        }
+    }
+}
+
+/// The storage document a host name (`c`, `i`, `q0` to `q9`) names.
+pub(crate) fn storage_key(name: &str) -> Option<StorageKey> {
+    match name.as_bytes() {
+        b"c" => Some(StorageKey::Consent),
+        b"i" => Some(StorageKey::Identity),
+        [b'q', digit @ b'0'..=b'9'] => Some(StorageKey::Queue(digit - b'0')),
         _ => None,
     }
+}
+
+/// 256 bits from the 64 hex digits the host sends of `crypto.getRandomValues` output. Anything
+/// else gives zero bits, which a reseed mixes in as nothing: the generator stays as strong as
+/// it was, so a host bug cannot weaken an id, only fail to add to it.
+pub(crate) fn entropy(hex: Option<&str>) -> Entropy {
+    hex.and_then(Entropy::from_hex).unwrap_or(Entropy([0; 32]))
 }
 
 /// `setConsent`'s choices: the JSON of an object mapping purpose names to `true`/`false`.
@@ -212,10 +229,10 @@ mod tests {
     fn outputs_are_tagged_strings() {
         assert_eq!(
             encode_output(Output::Persist {
-                key: StorageKey::Queue,
+                key: StorageKey::Queue(2),
                 value: None
             }),
-            "pq-"
+            "pq2-"
         );
         assert_eq!(
             encode_output(Output::Persist {
@@ -229,7 +246,26 @@ mod tests {
             encode_output(Output::Notify(notice)),
             "ndeliver\n{\"count\":2}"
         );
-        assert_eq!(storage_key("q"), Some(StorageKey::Queue));
-        assert_eq!(storage_key("x"), None);
+        assert_eq!(storage_key("q0"), Some(StorageKey::Queue(0)));
+        assert_eq!(storage_key("q3"), Some(StorageKey::Queue(3)));
+        for bad in ["q", "x", "qq", "q10", ""] {
+            assert_eq!(storage_key(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn entropy_is_read_from_hex_or_is_nothing() {
+        let hex = "00112233445566778899aabbccddeeff00112233445566778899AABBCCDDEEFF";
+        let Entropy(bytes) = entropy(Some(hex));
+        assert_eq!(bytes[..4], [0x00, 0x11, 0x22, 0x33]);
+        assert_eq!(bytes[31], 0xff);
+        for bad in [
+            None,
+            Some(""),
+            Some("abc"),
+            Some(&hex.replace('0', "g")[..]),
+        ] {
+            assert_eq!(entropy(bad), Entropy([0; 32]), "{bad:?}");
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! What an event is inside the core: its kind, the reasons it may be dropped, and the queued
 //! form that waits for delivery.
 
-use crate::id::EventId;
+use crate::id::{AnonymousId, EventId};
 use crate::purpose::PurposeSet;
 use crate::time::Timestamp;
 use alloc::string::String;
@@ -91,6 +91,9 @@ drop_reasons! {
     EventTooLarge => "event_too_large",
     /// The user id was empty, not a string or too long.
     InvalidUserId => "invalid_user_id",
+    /// An identify call before the visitor recorded any choice: no identifier is attached to
+    /// an event or kept before one.
+    AwaitingChoice => "awaiting_choice",
     /// A purpose the queued event needs was withdrawn before it was sent.
     Purged => "purged",
     /// The queue was full; the oldest event made room.
@@ -116,6 +119,9 @@ pub struct QueuedEvent {
     pub captured_at: Timestamp,
     /// How many attempts the endpoint answered with a retryable status.
     pub attempts: u32,
+    /// The anonymous id it carries; `None` when captured before the visitor's first choice
+    /// (such events are sent from memory and never stored).
+    pub anonymous_id: Option<AnonymousId>,
     /// The event as a wire-format JSON object.
     pub wire: String,
 }

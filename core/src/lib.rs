@@ -13,19 +13,22 @@
 //! every random seed is an input; every effect is an [`Output`] for a shell to perform.
 //!
 //! ```
-//! use consentry_core::{Config, Consentry, ConsentContext, EventInput, Output, Timestamp};
+//! use consentry_core::{Config, Consentry, ConsentContext, Entropy, EventInput, Output, Timestamp};
 //!
 //! let config = Config::from_json(
 //!     r#"{"endpoint":"https://collect.example.com","apiKey":"pk_demo","purposes":["analytics"],
 //!         "defaultPurposes":["analytics"],"flushAt":1}"#,
 //! )?;
 //! let now = Timestamp::from_unix_ms(1_763_800_000_000);
-//! let mut sdk = Consentry::new(config, now, [1, 2, 3, 4]);
+//! // 256 bits from `crypto.getRandomValues` in a browser.
+//! let mut sdk = Consentry::new(config, now, Entropy([7; 32]));
+//! sdk.handle_start(now); // restored what storage held, replayed the page's early calls
 //!
 //! // Denied until the visitor chooses: the event is dropped, counted by reason.
 //! assert!(sdk.handle_track(now, "Product Viewed", EventInput::default()).is_err());
 //!
-//! sdk.handle_consent(now, &[("analytics", true)], &ConsentContext::user())?;
+//! // Fresh bits with every consent call: a withdrawal of everything rotates the identity.
+//! sdk.handle_consent(now, &[("analytics", true)], &ConsentContext::user(), &Entropy([9; 32]))?;
 //! sdk.handle_track(now, "Product Viewed", EventInput::default()).ok();
 //! let sends = std::iter::from_fn(|| sdk.poll_output())
 //!     .filter(|o| matches!(o, Output::Send(_)))
@@ -60,7 +63,7 @@ pub mod wire;
 pub use config::{Config, ConfigError, StorageMode};
 pub use consent::{ConsentContext, ConsentError, ConsentSource};
 pub use event::{DropReason, EventKind};
-pub use id::{AnonymousId, BatchId, EventId, Uuid};
+pub use id::{AnonymousId, BatchId, Entropy, EventId, Uuid};
 pub use machine::{Consentry, EventInput};
 pub use output::{Notice, Output, Transmission};
 pub use privacy::PageInfo;

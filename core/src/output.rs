@@ -151,7 +151,7 @@ mod tests {
             (Notice::ConsentChanged, "consent", "{}"),
             (
                 Notice::StorageDiscarded {
-                    key: StorageKey::Queue,
+                    key: StorageKey::Queue(0),
                 },
                 "storage",
                 r#"{"key":"queue","problem":"unreadable"}"#,

@@ -184,7 +184,7 @@ mod tests {
     #[test]
     fn backoff_doubles_within_jitter_up_to_the_cap() {
         let policy = RetryPolicy::default();
-        let mut rng = Rng::from_seed([3; 4]);
+        let mut rng = Rng::from_entropy(&crate::id::Entropy([3; 32]));
         for failures in 1..40 {
             let window = (1000u64 << (failures - 1).min(32)).min(300_000);
             for _ in 0..50 {

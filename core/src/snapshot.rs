@@ -29,8 +29,9 @@ pub enum StorageKey {
     Consent,
     /// The anonymous id and user id.
     Identity,
-    /// Events awaiting delivery.
-    Queue,
+    /// Events awaiting delivery: one document per anonymous id, in numbered slots, so events
+    /// carrying ids from before and after a rotation never share a document.
+    Queue(u8),
 }
 
 impl StorageKey {
@@ -39,7 +40,7 @@ impl StorageKey {
         match self {
             StorageKey::Consent => "consent",
             StorageKey::Identity => "identity",
-            StorageKey::Queue => "queue",
+            StorageKey::Queue(_) => "queue",
         }
     }
 }
@@ -179,12 +180,15 @@ fn decode_entry(entry: &Value, catalog: &PurposeCatalog) -> Option<QueuedEvent> 
     let event = entry.get("event")?;
     let id = EventId(Uuid::parse(event.get("id")?.as_str()?)?);
     let captured_at = Timestamp::from_unix_ms(event.get("timestamp_unixtime_ms")?.as_u64()?);
+    let anonymous_id = match event.get("anonymous_id") {
+        None => None,
+        Some(id) => Some(AnonymousId(Uuid::parse(id.as_str()?)?)),
+    };
     let names = event.get("purposes")?.as_array()?;
     let purposes = catalog.set_of_values(names).ok()?;
     let well_formed = !purposes.is_empty()
         && event.get("type").and_then(Value::as_str).is_some()
         && event.get("name").and_then(Value::as_str).is_some()
-        && event.get("anonymous_id").and_then(Value::as_str).is_some()
         && event.get("properties").and_then(Value::as_object).is_some();
     if !well_formed {
         return None;
@@ -196,6 +200,7 @@ fn decode_entry(entry: &Value, catalog: &PurposeCatalog) -> Option<QueuedEvent> 
         purposes,
         captured_at,
         attempts,
+        anonymous_id,
         wire,
     })
 }
@@ -219,6 +224,9 @@ mod tests {
             purposes: PurposeSet::only(1),
             captured_at: Timestamp::from_unix_ms(1000 + u64::from(n)),
             attempts: u32::from(n % 3),
+            anonymous_id: Some(AnonymousId(
+                Uuid::parse("00000000-0000-4000-8000-000000000000").unwrap(),
+            )),
             wire: alloc::format!(
                 r#"{{"id":"{}","type":"track","name":"e{n}","timestamp_unixtime_ms":{},"purposes":["analytics"],"anonymous_id":"00000000-0000-4000-8000-000000000000","properties":{{"n":{n}}}}}"#,
                 id.to_hyphenated(),

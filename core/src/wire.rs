@@ -34,8 +34,8 @@ pub struct EventFields<'a> {
     pub timestamp: Timestamp,
     /// The purposes it needs.
     pub purposes: PurposeSet,
-    /// The visitor's anonymous id at capture.
-    pub anonymous_id: AnonymousId,
+    /// The visitor's anonymous id at capture; none before the visitor's first choice.
+    pub anonymous_id: Option<AnonymousId>,
     /// The user id, once an identify call was admitted.
     pub user_id: Option<&'a str>,
     /// The properties as a JSON object's text; `None` writes `{}`.
@@ -56,7 +56,9 @@ pub fn encode_event(fields: &EventFields<'_>, catalog: &PurposeCatalog) -> Strin
     event.str("name", fields.name);
     event.u64("timestamp_unixtime_ms", fields.timestamp.as_unix_ms());
     write_purpose_names(catalog, fields.purposes, event.key("purposes"));
-    write_uuid(event.key("anonymous_id"), &fields.anonymous_id.0);
+    if let Some(anonymous_id) = fields.anonymous_id {
+        write_uuid(event.key("anonymous_id"), &anonymous_id.0);
+    }
     if let Some(user_id) = fields.user_id {
         event.str("user_id", user_id);
     }

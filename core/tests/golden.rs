@@ -48,7 +48,7 @@ fn the_core_writes_the_golden_batch() {
         name,
         timestamp: t(at),
         purposes: analytics,
-        anonymous_id,
+        anonymous_id: Some(anonymous_id),
         user_id: None,
         properties: None,
         page: None,
@@ -122,6 +122,47 @@ fn the_core_writes_the_golden_batch() {
     });
 }
 
+/// Before the visitor's first choice, an essential event goes out without any identifier.
+#[test]
+fn the_core_writes_the_golden_batch_from_before_a_choice() {
+    let config = Config::from_json(
+        r#"{"endpoint":"https://c.example","apiKey":"pk_demo","purposes":["analytics"]}"#,
+    )
+    .unwrap();
+    let catalog = &config.policy.catalog;
+    let t = Timestamp::from_unix_ms;
+    let mut state = String::new();
+    ConsentState::new(catalog.len(), t(1_763_800_000_000)).write_wire(catalog, &mut state);
+    let event = EventFields {
+        id: EventId(uuid("5b6c7d8e-9f0a-4b1c-8d2e-3f4a5b6c7d8e")),
+        kind: EventKind::Track,
+        name: "cart_restored",
+        timestamp: t(1_763_800_000_100),
+        purposes: catalog.essential(),
+        anonymous_id: None,
+        user_id: None,
+        properties: Some(r#"{"items":2}"#),
+        page: None,
+        consent: None,
+    };
+    let batch_id = BatchId(uuid("4a5b6c7d-8e9f-4a0b-9c1d-2e3f4a5b6c7d"));
+    let mut body = begin_batch(batch_id, t(1_763_800_000_500), "pk_demo", &state, 1024);
+    push_event(&mut body, &encode_event(&event, catalog), true);
+    finish_batch(&mut body);
+    let ours: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../schema/v1/fixtures/batch-before-choice.json"
+    );
+    let mut expected: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    expected["sdk"]["version"] = env!("CARGO_PKG_VERSION").into();
+    assert_eq!(
+        ours, expected,
+        "wire output differs from the golden fixture:\n{body}"
+    );
+}
+
 #[test]
 fn every_fixture_satisfies_the_schema() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../schema/v1/fixtures");
@@ -136,5 +177,5 @@ fn every_fixture_satisfies_the_schema() {
         });
         seen += 1;
     }
-    assert!(seen >= 1);
+    assert!(seen >= 2);
 }

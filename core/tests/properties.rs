@@ -16,7 +16,7 @@ use consentry_core::{Config, ConsentContext, EventInput, SendOutcome, StorageKey
 use proptest::prelude::*;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
-use support::{status, Harness, CONFIG};
+use support::{status, Harness, CONFIG, FRESH};
 
 const PURPOSES: [&str; 3] = ["analytics", "advertising", "personalization"];
 
@@ -113,16 +113,13 @@ fn check(h: &Harness, model: &mut Model) {
         }
     }
     model.checked_batches = h.sent.len();
-    if let Some(text) = h.storage.get(&StorageKey::Queue) {
-        let granted = granted_names(h);
-        let doc: Value = serde_json::from_str(text).unwrap();
-        for entry in doc["events"].as_array().unwrap() {
-            for purpose in entry["event"]["purposes"].as_array().unwrap() {
-                assert!(
-                    granted.contains(purpose.as_str().unwrap()),
-                    "stored event needs a purpose not granted"
-                );
-            }
+    let granted = granted_names(h);
+    for event in h.stored_queue_events() {
+        for purpose in event["purposes"].as_array().unwrap() {
+            assert!(
+                granted.contains(purpose.as_str().unwrap()),
+                "stored event needs a purpose not granted"
+            );
         }
     }
     if !model.chose {
@@ -152,7 +149,7 @@ fn run(ops: Vec<Op>) {
             }
             Op::Ccpa(opt_out) => {
                 h.sdk
-                    .handle_ccpa_opt_out(h.now, opt_out, &ConsentContext::user())
+                    .handle_ccpa_opt_out(h.now, opt_out, &ConsentContext::user(), &FRESH)
                     .unwrap();
                 h.drain();
                 model.chose = true;
@@ -211,7 +208,7 @@ fn run(ops: Vec<Op>) {
             }
             Op::Flush => h.flush(),
             Op::StorageFailure => {
-                h.sdk.handle_storage_failure(h.now, StorageKey::Queue);
+                h.sdk.handle_storage_failure(h.now, StorageKey::Queue(0));
                 h.drain();
             }
             Op::Reload => {
@@ -250,7 +247,7 @@ proptest! {
             let _ = h.track_with(if name.is_empty() { "x" } else { name }, Some(&properties), None);
         }
         h.hide();
-        let text = h.storage.get(&StorageKey::Queue).cloned().unwrap();
+        let text = h.storage.get(&StorageKey::Queue(0)).cloned().unwrap();
         let config = Config::from_json(CONFIG).unwrap();
         let decoded = decode_queue(&text, &config.policy.catalog).unwrap();
         prop_assert_eq!(decoded.discarded, 0);
@@ -286,5 +283,88 @@ proptest! {
         write_str(&mut out, &s);
         prop_assert_eq!(serde_json::from_str::<String>(&out).unwrap(), s.clone());
         prop_assert_eq!(json::parse(&out, 1).unwrap(), json::Value::String(s));
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Unchosen {
+    Track(Option<usize>),
+    Identify,
+    Page,
+    Advance(u64),
+    Respond(u16),
+    Hide,
+    Show,
+    Online(bool),
+    Flush,
+}
+
+fn unchosen() -> impl Strategy<Value = Unchosen> {
+    prop_oneof![
+        6 => proptest::option::of(0..4usize).prop_map(Unchosen::Track),
+        1 => Just(Unchosen::Identify),
+        1 => Just(Unchosen::Page),
+        3 => (0..40_000u64).prop_map(Unchosen::Advance),
+        3 => prop_oneof![Just(200u16), Just(400), Just(503)].prop_map(Unchosen::Respond),
+        1 => Just(Unchosen::Hide),
+        1 => Just(Unchosen::Show),
+        1 => any::<bool>().prop_map(Unchosen::Online),
+        1 => Just(Unchosen::Flush),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(200),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    /// Random sessions with no choice: not one storage write or removal, and no event on the
+    /// wire carries an anonymous id or a user id, whatever the purposes the calls name.
+    #[test]
+    fn before_a_choice_nothing_is_stored_and_nothing_sent_carries_an_identifier(
+        ops in proptest::collection::vec(unchosen(), 1..60)
+    ) {
+        let mut h = Harness::new(CONFIG);
+        let names = ["necessary", "analytics", "advertising", "personalization"];
+        for op in ops {
+            match op {
+                Unchosen::Track(purpose) => {
+                    let named = purpose.map(|p| [names[p]]);
+                    let _ = h.track_with("e", Some(r#"{"k":1}"#), named.as_ref().map(|n| &n[..]));
+                }
+                Unchosen::Identify => {
+                    let _ = h.sdk.handle_identify(h.now, "user-1", EventInput { properties: None, purposes: Some(&["necessary"]) });
+                    h.drain();
+                }
+                Unchosen::Page => {
+                    let page = consentry_core::PageInfo { url: Some("https://shop.example/a?b=c".into()), title: None, referrer: None };
+                    let _ = h.sdk.handle_page(h.now, &page, EventInput { properties: None, purposes: Some(&["necessary"]) });
+                    h.drain();
+                }
+                Unchosen::Advance(ms) => h.advance(ms),
+                Unchosen::Respond(code) => {
+                    if !h.pending.is_empty() {
+                        h.respond(status(code));
+                    }
+                }
+                Unchosen::Hide => h.hide(),
+                Unchosen::Show => h.show(),
+                Unchosen::Online(online) => {
+                    h.sdk.handle_network(h.now, online);
+                    h.drain();
+                }
+                Unchosen::Flush => h.flush(),
+            }
+            prop_assert!(h.persists.is_empty(), "storage touched: {:?}", h.persists);
+            for sent in &h.sent {
+                for event in sent.body["events"].as_array().unwrap() {
+                    prop_assert!(event.get("anonymous_id").is_none(), "{}", event);
+                    prop_assert!(event.get("user_id").is_none(), "{}", event);
+                }
+            }
+            h.assert_accounting();
+        }
     }
 }

@@ -9,7 +9,7 @@ use consentry_core::{
     Config, ConsentContext, ConsentError, Consentry, DropReason, Duration, EventInput, Notice,
     PageInfo, SendOutcome, StorageKey, Timestamp,
 };
-use support::{banner, status, Harness, CONFIG, T0};
+use support::{banner, entropy, status, Harness, CONFIG, FRESH, T0};
 
 fn granted_analytics() -> Harness {
     let mut h = Harness::new(CONFIG);
@@ -283,7 +283,7 @@ fn page_hide_beacons_what_fits_and_persists_the_rest() {
         9,
         "everything unconfirmed is persisted: in flight and queued"
     );
-    let doc: serde_json::Value = serde_json::from_str(&h.storage[&StorageKey::Queue]).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&h.storage[&StorageKey::Queue(0)]).unwrap();
     assert_eq!(doc["hidden"], true);
 }
 
@@ -319,7 +319,7 @@ fn a_queue_saved_by_a_live_visible_page_is_left_alone() {
     let mut h = granted_analytics();
     h.track("a").unwrap();
     h.advance(1_000);
-    let text = h.storage[&StorageKey::Queue].clone();
+    let text = h.storage[&StorageKey::Queue(0)].clone();
     let mut other = Harness::with_seed(CONFIG, [5; 4]);
     other.now = h.now;
     assert!(!other.sdk.adopt_queue(other.now, &text));
@@ -334,7 +334,9 @@ fn withdrawal_in_another_tab_purges_here_without_a_second_change_event() {
     tab_b.track("b1").unwrap();
     tab_a.consent(&[("analytics", false)]);
     let stored = tab_a.storage[&StorageKey::Consent].clone();
-    tab_b.sdk.handle_consent_sync(tab_b.now, Some(&stored));
+    tab_b
+        .sdk
+        .handle_consent_sync(tab_b.now, Some(&stored), &FRESH);
     tab_b.drain();
     assert_eq!(tab_b.dropped(DropReason::Purged), 1);
     assert_eq!(tab_b.track("b2"), Err(DropReason::ConsentDenied));
@@ -345,7 +347,7 @@ fn withdrawal_in_another_tab_purges_here_without_a_second_change_event() {
     );
     // Storage cleared elsewhere: back to default-deny.
     let mut tab_c = granted_analytics();
-    tab_c.sdk.handle_consent_sync(tab_c.now, None);
+    tab_c.sdk.handle_consent_sync(tab_c.now, None, &FRESH);
     assert_eq!(
         tab_c.sdk.granted(),
         tab_c.sdk.config().policy.catalog.essential()
@@ -393,12 +395,12 @@ fn ccpa_opt_out_withholds_sale_purposes() {
     h.track("ad_click").unwrap();
     assert!(h
         .sdk
-        .handle_ccpa_opt_out(h.now, true, &ConsentContext::user())
+        .handle_ccpa_opt_out(h.now, true, &ConsentContext::user(), &FRESH)
         .unwrap());
     h.drain();
     assert!(!h
         .sdk
-        .handle_ccpa_opt_out(h.now, true, &ConsentContext::user())
+        .handle_ccpa_opt_out(h.now, true, &ConsentContext::user(), &FRESH)
         .unwrap());
     assert_eq!(h.track("ad_view"), Err(DropReason::ConsentDenied));
     h.track("Product Viewed").unwrap();
@@ -419,13 +421,17 @@ fn ccpa_opt_out_withholds_sale_purposes() {
 fn consent_calls_naming_unknown_or_essential_purposes_are_refused_whole() {
     let mut h = Harness::new(CONFIG);
     assert_eq!(
-        h.sdk
-            .handle_consent(h.now, &[("analytics", true), ("typo", true)], &banner()),
+        h.sdk.handle_consent(
+            h.now,
+            &[("analytics", true), ("typo", true)],
+            &banner(),
+            &FRESH
+        ),
         Err(ConsentError::UnknownPurpose("typo".into()))
     );
     assert_eq!(
         h.sdk
-            .handle_consent(h.now, &[("necessary", false)], &banner()),
+            .handle_consent(h.now, &[("necessary", false)], &banner(), &FRESH),
         Err(ConsentError::EssentialPurpose("necessary".into()))
     );
     let long = ConsentContext {
@@ -433,7 +439,8 @@ fn consent_calls_naming_unknown_or_essential_purposes_are_refused_whole() {
         ..banner()
     };
     assert_eq!(
-        h.sdk.handle_consent(h.now, &[("analytics", true)], &long),
+        h.sdk
+            .handle_consent(h.now, &[("analytics", true)], &long, &FRESH),
         Err(ConsentError::FieldTooLong("document"))
     );
     assert_eq!(h.sdk.granted(), h.sdk.config().policy.catalog.essential());
@@ -533,13 +540,13 @@ fn storage_failure_keeps_events_in_memory_and_shrinks_the_snapshot() {
         h.track(&format!("e{i}")).unwrap();
     }
     h.advance(1_000);
-    h.sdk.handle_storage_failure(h.now, StorageKey::Queue);
+    h.sdk.handle_storage_failure(h.now, StorageKey::Queue(0));
     h.drain();
     assert!(h.notices.contains(&Notice::StorageFailed {
-        key: StorageKey::Queue
+        key: StorageKey::Queue(0)
     }));
     h.advance(1_000);
-    assert!(h.storage.contains_key(&StorageKey::Queue), "tried again");
+    assert!(h.storage.contains_key(&StorageKey::Queue(0)), "tried again");
     assert_eq!(h.sdk.queued(), 3);
     h.sdk.handle_network(h.now, true);
     h.flush();
@@ -645,7 +652,7 @@ fn shutdown_flushes_persists_and_refuses_later_calls() {
     assert_eq!(h.track("b"), Err(DropReason::ShutDown));
     assert_eq!(
         h.sdk
-            .handle_consent(h.now, &[("analytics", false)], &banner()),
+            .handle_consent(h.now, &[("analytics", false)], &banner(), &FRESH),
         Err(ConsentError::ShutDown)
     );
     h.ok();
@@ -656,7 +663,7 @@ fn shutdown_flushes_persists_and_refuses_later_calls() {
 fn restore_erases_a_stored_identity_that_no_granted_purpose_covers_and_discards_garbage() {
     let config = Config::from_json(CONFIG).unwrap();
     let now = Timestamp::from_unix_ms(T0);
-    let mut sdk = Consentry::new(config, now, [1; 4]);
+    let mut sdk = Consentry::new(config, now, entropy([1; 4]));
     sdk.restore(
         now,
         Some("{\"v\":1,\"state\":{\"gdpr\":{}}}"),
@@ -673,7 +680,7 @@ fn restore_erases_a_stored_identity_that_no_granted_purpose_covers_and_discards_
         sdk.anonymous_id().0.to_hyphenated(),
         "3f1c2a9e-7b4d-4e8a-9c2f-5d6e7f809a1b"
     );
-    let mut sdk = Consentry::new(Config::from_json(CONFIG).unwrap(), now, [1; 4]);
+    let mut sdk = Consentry::new(Config::from_json(CONFIG).unwrap(), now, entropy([1; 4]));
     sdk.restore(now, Some("garbage"), None);
     assert!(sdk.adopt_queue(now, "{\"v\":1,\"saved_at\":\"no\"}"));
     let outputs: Vec<_> = std::iter::from_fn(|| sdk.poll_output()).collect();
@@ -683,7 +690,122 @@ fn restore_erases_a_stored_identity_that_no_granted_purpose_covers_and_discards_
     }));
     assert!(
         outputs.contains(&consentry_core::Output::Notify(Notice::StorageDiscarded {
-            key: StorageKey::Queue
+            key: StorageKey::Queue(0)
         }))
     );
+}
+
+#[test]
+fn before_any_choice_essential_events_go_out_from_memory_without_an_identifier() {
+    let mut h = Harness::new(CONFIG);
+    h.track_with(
+        "cart_restored",
+        Some(r#"{"items":2}"#),
+        Some(&["necessary"]),
+    )
+    .unwrap();
+    assert_eq!(
+        h.sdk.handle_identify(
+            h.now,
+            "user-1",
+            EventInput {
+                properties: None,
+                purposes: Some(&["necessary"]),
+            }
+        ),
+        Err(DropReason::AwaitingChoice)
+    );
+    h.drain();
+    h.hide();
+    assert!(
+        h.sent[0].transmission.keepalive,
+        "sent at once as the page hides"
+    );
+    h.ok();
+    h.advance(60_000);
+    assert_eq!(h.sent_names(), ["cart_restored"]);
+    let event = &h.sent[0].body["events"][0];
+    assert!(event.get("anonymous_id").is_none(), "{event}");
+    assert!(event.get("user_id").is_none(), "{event}");
+    assert!(h.persists.is_empty(), "storage touched: {:?}", h.persists);
+
+    // A failed send comes back to memory, never to storage, even after the first choice.
+    h.show();
+    h.track_with("help_opened", None, Some(&["necessary"]))
+        .unwrap();
+    h.flush();
+    h.respond(status(503));
+    h.consent(&[("analytics", true)]);
+    h.hide();
+    for event in h.stored_queue_events() {
+        assert!(
+            event.get("anonymous_id").is_some(),
+            "stored without an id: {event}"
+        );
+        assert_ne!(event["name"], "help_opened");
+    }
+    assert_eq!(
+        h.sdk.queued() + h.sdk.in_flight(),
+        2,
+        "help_opened and the grant"
+    );
+    h.assert_accounting();
+}
+
+#[test]
+fn a_withdrawal_made_before_the_sdk_started_purges_what_was_restored_first() {
+    for withdraw_with_ccpa in [false, true] {
+        let mut page1 = granted_analytics();
+        page1.consent(&[("advertising", true)]);
+        page1.flush();
+        while !page1.pending.is_empty() {
+            page1.ok();
+        }
+        page1.track("Product Viewed").unwrap();
+        page1.track("ad_click").unwrap();
+        page1.flush();
+        page1.respond(status(503));
+        page1.hide();
+        assert_eq!(page1.stored_ids().len(), 2);
+
+        let mut page2 = page1.reload_unstarted(CONFIG, [4, 4, 4, 4]);
+        assert_eq!(page2.sdk.queued(), 2, "restored and adopted");
+        if withdraw_with_ccpa {
+            page2
+                .sdk
+                .handle_ccpa_opt_out(page2.now, true, &ConsentContext::user(), &FRESH)
+                .unwrap();
+        } else {
+            page2
+                .sdk
+                .handle_consent(
+                    page2.now,
+                    &[("analytics", false), ("advertising", false)],
+                    &banner(),
+                    &FRESH,
+                )
+                .unwrap();
+        }
+        page2.drain();
+        assert!(page2.sent.is_empty(), "nothing is sent before start");
+        page2.start();
+        page2.advance(5_000);
+        let names = page2.sent_names();
+        assert!(!names.contains(&"ad_click".to_owned()), "{names:?}");
+        if !withdraw_with_ccpa {
+            assert!(!names.contains(&"Product Viewed".to_owned()), "{names:?}");
+        }
+        for sent in &page2.sent {
+            let state = &sent.body["consent_state"];
+            for event in sent.body["events"].as_array().unwrap() {
+                for purpose in event["purposes"].as_array().unwrap() {
+                    let purpose = purpose.as_str().unwrap();
+                    if purpose != "necessary" {
+                        assert_eq!(state["gdpr"][purpose]["consented"], true);
+                    }
+                }
+            }
+        }
+        assert!(page2.dropped(DropReason::Purged) >= 1);
+    }
 }

@@ -229,7 +229,12 @@ impl Delivery {
             byte_limit.min(64 * 1024),
         );
         let mut count = 0;
+        let identity = queue.iter().next().map(|e| e.anonymous_id);
         for event in queue.iter() {
+            // One anonymous id per batch: nothing links the ids before and after a rotation.
+            if Some(event.anonymous_id) != identity {
+                break;
+            }
             let fits =
                 body.len() + usize::from(count > 0) + event.wire.len() + wire::BATCH_END_BYTES
                     <= byte_limit;
@@ -247,7 +252,10 @@ impl Delivery {
         if queue.is_empty() {
             self.queue_emptied();
         }
-        let keepalive = body.len() <= self.keepalive_budget();
+        // Keepalive only while the page is being hidden: Chromium counts a keepalive request
+        // against the page's budget until its response body is consumed, so regular sends with
+        // it starve each other in a burst.
+        let keepalive = kind == FlightKind::Unload && body.len() <= self.keepalive_budget();
         self.flights.push(Flight {
             batch_id: header.batch_id,
             kind,

@@ -19,7 +19,7 @@ use crate::config::Config;
 use crate::consent::{check_context, ConsentContext, ConsentError, ConsentState};
 use crate::endpoint::Endpoint;
 use crate::event::{DropReason, EventKind, QueuedEvent};
-use crate::id::{AnonymousId, BatchId, EventId, Rng};
+use crate::id::{AnonymousId, BatchId, Entropy, EventId, Rng};
 use crate::json::{self, Kind};
 use crate::limits::{
     MAX_BATCH_BYTES, MAX_EVENT_BYTES, MAX_NAME_BYTES, MAX_PROPERTIES_BYTES, MAX_PROPERTIES_DEPTH,
@@ -52,6 +52,11 @@ pub const PERSIST_DELAY: Duration = Duration::from_millis(1000);
 /// (its page crashed); one saved while hidden is adopted at once (its page may be gone).
 pub const ABANDONED_AFTER: Duration = Duration::from_secs(86_400);
 
+/// The most stored queue documents one page keeps: one per anonymous id with unsent events.
+/// More than two is rare (each needs a withdrawal of everything and a new grant while the
+/// earlier events wait); the events of any further id stay in memory.
+pub const MAX_QUEUE_SLOTS: u8 = 4;
+
 /// The SDK's state machine. See the module documentation for the loop contract.
 #[derive(Clone, Debug)]
 pub struct Consentry {
@@ -67,8 +72,11 @@ pub struct Consentry {
     online: bool,
     hidden: bool,
     shut_down: bool,
+    /// Whether sends may start: restoring and the replay of the page's early calls are done.
+    started: bool,
     persist_deadline: Option<Timestamp>,
-    queue_stored: bool,
+    /// How many queue slots are stored (slot `n` holds the `n`-th identity's unsent events).
+    stored_slots: u8,
     snapshot_budget: usize,
     outputs: Vec<Output>,
     stats: Stats,
@@ -85,8 +93,11 @@ pub struct EventInput<'a> {
 
 impl Consentry {
     /// A machine for `config`, started at `now`, with 256 bits of randomness from the platform.
-    pub fn new(config: Config, now: Timestamp, seed: [u64; 4]) -> Self {
-        let mut rng = Rng::from_seed(seed);
+    ///
+    /// It sends nothing until [`Consentry::handle_start`]: restore what storage holds, replay
+    /// the calls the page made while the SDK was loading, then start.
+    pub fn new(config: Config, now: Timestamp, seed: Entropy) -> Self {
+        let mut rng = Rng::from_entropy(&seed);
         let consent = ConsentState::new(config.policy.catalog.len(), now);
         let granted = consent.granted(&config.policy.catalog);
         Consentry {
@@ -102,8 +113,9 @@ impl Consentry {
             online: true,
             hidden: false,
             shut_down: false,
+            started: false,
             persist_deadline: None,
-            queue_stored: false,
+            stored_slots: 0,
             snapshot_budget: MAX_SNAPSHOT_BYTES,
             outputs: Vec::new(),
             stats: Stats::default(),
@@ -201,7 +213,7 @@ impl Consentry {
     pub fn poll_timeout(&self) -> Option<Timestamp> {
         let delivery = self
             .delivery
-            .next_deadline(!self.queue.is_empty(), self.online);
+            .next_deadline(!self.queue.is_empty(), self.online && self.started);
         earliest(delivery, self.persist_deadline)
     }
 
@@ -238,7 +250,7 @@ impl Consentry {
     pub fn adopt_queue(&mut self, now: Timestamp, text: &str) -> bool {
         let Some(stored) = snapshot::decode_queue(text, &self.config.policy.catalog) else {
             self.notify(Notice::StorageDiscarded {
-                key: StorageKey::Queue,
+                key: StorageKey::Queue(0),
             });
             return true;
         };
@@ -247,7 +259,7 @@ impl Consentry {
         }
         if stored.discarded > 0 {
             self.notify(Notice::StorageDiscarded {
-                key: StorageKey::Queue,
+                key: StorageKey::Queue(0),
             });
         }
         let mut adopted = Vec::with_capacity(stored.events.len());
@@ -273,8 +285,9 @@ impl Consentry {
     }
 
     /// Another tab changed the stored consent (`None`: it was removed). Applies it without
-    /// recording a change event: the other tab already sent one.
-    pub fn handle_consent_sync(&mut self, now: Timestamp, text: Option<&str>) {
+    /// recording a change event: the other tab already sent one. `fresh` is 256 new bits from
+    /// the platform, used only if the change rotates the identity.
+    pub fn handle_consent_sync(&mut self, now: Timestamp, text: Option<&str>, fresh: &Entropy) {
         let catalog = &self.config.policy.catalog;
         let state = match text {
             Some(text) => match snapshot::decode_consent(text, catalog, now) {
@@ -294,16 +307,19 @@ impl Consentry {
         self.consent = state;
         // The tab that made the change stored the identity; do not overwrite it with ours.
         self.identity_stored |= grants_non_essential;
-        self.after_consent_change(now, None, previous_granted);
+        self.after_consent_change(now, None, previous_granted, fresh);
     }
 
     /// Records the visitor's choices, by purpose name. Returns whether anything changed; the
-    /// whole call is refused if it names an unknown or essential purpose.
+    /// whole call is refused if it names an unknown or essential purpose. `fresh` is 256 new
+    /// bits from the platform: when the choice withdraws the last non-essential purpose, the
+    /// identity rotates and the new anonymous id is drawn after mixing them in.
     pub fn handle_consent(
         &mut self,
         now: Timestamp,
         choices: &[(&str, bool)],
         context: &ConsentContext,
+        fresh: &Entropy,
     ) -> Result<bool, ConsentError> {
         if self.shut_down {
             return Err(ConsentError::ShutDown);
@@ -325,16 +341,19 @@ impl Consentry {
         if !self.consent.apply(&indexed, context, now) {
             return Ok(false);
         }
-        self.after_consent_change(now, Some(previous), previous_granted);
+        self.after_consent_change(now, Some(previous), previous_granted, fresh);
         Ok(true)
     }
 
-    /// Records the visitor's CCPA choice: `true` opts out of the sale of their data.
+    /// Records the visitor's CCPA choice: `true` opts out of the sale of their data. `fresh` as
+    /// for [`Consentry::handle_consent`]: opting out rotates the identity when the sale purposes
+    /// were the only non-essential ones granted.
     pub fn handle_ccpa_opt_out(
         &mut self,
         now: Timestamp,
         opted_out: bool,
         context: &ConsentContext,
+        fresh: &Entropy,
     ) -> Result<bool, ConsentError> {
         if self.shut_down {
             return Err(ConsentError::ShutDown);
@@ -345,7 +364,7 @@ impl Consentry {
         if !self.consent.apply_ccpa(opted_out, context, now) {
             return Ok(false);
         }
-        self.after_consent_change(now, Some(previous), previous_granted);
+        self.after_consent_change(now, Some(previous), previous_granted, fresh);
         Ok(true)
     }
 
@@ -476,12 +495,12 @@ impl Consentry {
     pub fn handle_visibility(&mut self, now: Timestamp, hidden: bool) {
         self.hidden = hidden;
         if !hidden {
-            if self.queue_stored {
+            if self.stored_slots > 0 {
                 self.schedule_persist(now);
             }
             return;
         }
-        if self.online && !self.delivery.asked_to_wait(now) {
+        if self.online && self.started && !self.delivery.asked_to_wait(now) {
             while !self.queue.is_empty() {
                 let budget = self.delivery.keepalive_budget();
                 if !self.send_batch(now, FlightKind::Unload, budget) {
@@ -508,11 +527,19 @@ impl Consentry {
     /// with half the budget.
     pub fn handle_storage_failure(&mut self, now: Timestamp, key: StorageKey) {
         self.notify(Notice::StorageFailed { key });
-        if key == StorageKey::Queue {
+        if let StorageKey::Queue(slot) = key {
             self.snapshot_budget /= 2;
-            self.queue_stored = true;
+            // Whatever the failed write left behind is removed by the next write.
+            self.stored_slots = self.stored_slots.max(slot.saturating_add(1));
             self.schedule_persist(now);
         }
+    }
+
+    /// Restoring and the replay of the calls the page made while the SDK loaded are done:
+    /// sending may begin. Until then nothing is sent, so a withdrawal made early purges first.
+    pub fn handle_start(&mut self, now: Timestamp) {
+        self.started = true;
+        self.maybe_send(now);
     }
 
     /// Sends everything queued now, batch after batch, unless offline or backing off.
@@ -613,9 +640,13 @@ impl Consentry {
             .policy
             .required_purposes(kind, name, input.purposes)?;
         admit(required, self.granted)?;
+        if new_user_id.is_some() && !self.consent.has_choices() {
+            return Err(DropReason::AwaitingChoice);
+        }
         if let Some(properties) = input.properties {
             check_properties(properties)?;
         }
+        let anonymous_id = self.event_identity();
         let id = EventId(self.rng.uuid());
         let wire = wire::encode_event(
             &EventFields {
@@ -624,7 +655,7 @@ impl Consentry {
                 name,
                 timestamp: now,
                 purposes: required,
-                anonymous_id: self.anonymous_id,
+                anonymous_id,
                 user_id: new_user_id.or(self.user_id.as_deref()),
                 properties: input.properties,
                 page,
@@ -642,6 +673,7 @@ impl Consentry {
                 purposes: required,
                 captured_at: now,
                 attempts: 0,
+                anonymous_id,
                 wire,
             },
         );
@@ -654,9 +686,12 @@ impl Consentry {
             self.delivery
                 .queue_started(now, self.config.batch.flush_interval);
         }
+        let storable = event.anonymous_id.is_some();
         self.queue.push(event);
         self.trim_overflow();
-        self.schedule_persist(now);
+        if storable {
+            self.schedule_persist(now);
+        }
         self.maybe_send(now);
     }
 
@@ -672,6 +707,7 @@ impl Consentry {
         now: Timestamp,
         previous: Option<String>,
         previous_granted: PurposeSet,
+        fresh: &Entropy,
     ) {
         self.granted = self.consent.granted(&self.config.policy.catalog);
         let withdrawn = previous_granted.difference(self.granted);
@@ -690,6 +726,7 @@ impl Consentry {
             // Every non-essential purpose is gone: later events must not be linkable to earlier
             // ones. The change event above still carries the old id, so the withdrawal can be
             // applied to what was collected under it.
+            self.rng.reseed(fresh);
             self.anonymous_id = AnonymousId(self.rng.uuid());
             self.user_id = None;
         }
@@ -713,7 +750,7 @@ impl Consentry {
                 name: EventKind::ConsentChange.as_str(),
                 timestamp: now,
                 purposes: essential,
-                anonymous_id: self.anonymous_id,
+                anonymous_id: self.event_identity(),
                 user_id: self.user_id.as_deref(),
                 properties: None,
                 page: None,
@@ -728,9 +765,16 @@ impl Consentry {
                 purposes: essential,
                 captured_at: now,
                 attempts: 0,
+                anonymous_id: self.event_identity(),
                 wire,
             },
         );
+    }
+
+    /// The anonymous id an event captured now carries: none before the visitor's first choice,
+    /// so nothing captured then can be linked to anything later.
+    fn event_identity(&self) -> Option<AnonymousId> {
+        self.consent.has_choices().then_some(self.anonymous_id)
     }
 
     /// Drops every queued event that needs a withdrawn purpose and rewrites the stored queue now.
@@ -773,31 +817,51 @@ impl Consentry {
     }
 
     /// Writes everything not yet confirmed (in flight, then queued) that consent still covers,
-    /// or removes the stored queue when there is nothing.
+    /// one document per anonymous id (slot `n` for the `n`-th, oldest first), and removes the
+    /// slots no longer needed. Nothing is written before the visitor's first choice, and events
+    /// captured before it (which carry no id) are never written.
     fn persist_queue(&mut self, now: Timestamp) {
         self.persist_deadline = None;
+        if !self.consent.has_choices() {
+            return;
+        }
         let granted = self.granted;
-        let mut unsent: Vec<&QueuedEvent> = self
+        let mut groups: Vec<(AnonymousId, Vec<&QueuedEvent>)> = Vec::new();
+        let unsent = self
             .delivery
             .in_flight()
             .filter(|e| e.purposes.is_subset_of(granted))
-            .collect();
-        unsent.extend(self.queue.iter());
-        if unsent.is_empty() {
-            if self.queue_stored {
-                self.queue_stored = false;
-                self.persist(StorageKey::Queue, None);
+            .chain(self.queue.iter());
+        for event in unsent {
+            let Some(id) = event.anonymous_id else {
+                continue;
+            };
+            match groups.iter_mut().find(|(group, _)| *group == id) {
+                Some((_, events)) => events.push(event),
+                None => groups.push((id, alloc::vec![event])),
             }
-            return;
         }
-        let (text, _) =
-            snapshot::encode_queue(unsent.into_iter(), now, self.hidden, self.snapshot_budget);
-        self.queue_stored = true;
-        self.persist(StorageKey::Queue, Some(text));
+        let mut budget = self.snapshot_budget;
+        let mut written = 0u8;
+        let mut writes = Vec::new();
+        for (_, events) in groups.into_iter().take(usize::from(MAX_QUEUE_SLOTS)) {
+            let (text, _) = snapshot::encode_queue(events.into_iter(), now, self.hidden, budget);
+            budget = budget.saturating_sub(text.len());
+            writes.push((StorageKey::Queue(written), text));
+            written += 1;
+        }
+        for (key, text) in writes {
+            self.persist(key, Some(text));
+        }
+        for slot in written..self.stored_slots {
+            self.persist(StorageKey::Queue(slot), None);
+        }
+        self.stored_slots = written;
     }
 
     fn maybe_send(&mut self, now: Timestamp) {
-        let can_send = self.online && !self.queue.is_empty() && self.delivery.may_send(now);
+        let can_send =
+            self.online && self.started && !self.queue.is_empty() && self.delivery.may_send(now);
         if can_send
             && self
                 .delivery

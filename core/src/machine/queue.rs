@@ -118,6 +118,7 @@ mod tests {
             purposes,
             captured_at: Timestamp::from_unix_ms(u64::from(n) * 1000),
             attempts: 0,
+            anonymous_id: None,
             wire: String::from("x").repeat(wire_len),
         }
     }

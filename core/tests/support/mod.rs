@@ -10,7 +10,7 @@
 
 use consentry_core::limits::{KEEPALIVE_BUDGET_BYTES, MAX_BATCH_BYTES, MAX_BATCH_EVENTS};
 use consentry_core::{
-    Config, ConsentContext, Consentry, DropReason, EventId, EventInput, Notice, Output,
+    Config, ConsentContext, Consentry, DropReason, Entropy, EventId, EventInput, Notice, Output,
     SendOutcome, StorageKey, Timestamp, Transmission,
 };
 use serde_json::Value;
@@ -19,6 +19,18 @@ use std::sync::OnceLock;
 
 /// The start of every test's clock: 2025-11-22.
 pub const T0: u64 = 1_763_800_000_000;
+
+/// 256 bits from four words, as a test's stand-in for `crypto.getRandomValues`.
+pub fn entropy(words: [u64; 4]) -> Entropy {
+    let mut bytes = [0u8; 32];
+    for (i, word) in words.iter().enumerate() {
+        bytes[i * 8..i * 8 + 8].copy_from_slice(&word.to_le_bytes());
+    }
+    Entropy(bytes)
+}
+
+/// The fresh entropy scripted consent calls hand in.
+pub const FRESH: Entropy = Entropy([0xa5; 32]);
 
 pub const CONFIG: &str = r#"{
     "endpoint": "https://collect.example.com",
@@ -102,6 +114,8 @@ pub struct Harness {
     pub sent: Vec<Sent>,
     pub pending: Vec<Transmission>,
     pub storage: BTreeMap<StorageKey, String>,
+    /// Every storage write and removal the machine asked for, in order.
+    pub persists: Vec<StorageKey>,
     pub notices: Vec<Notice>,
 }
 
@@ -111,23 +125,43 @@ impl Harness {
     }
 
     pub fn with_seed(config: &str, seed: [u64; 4]) -> Self {
+        let mut harness = Harness::unstarted(config, seed);
+        harness.start();
+        harness
+    }
+
+    /// A machine that is not started yet (a page still loading).
+    pub fn unstarted(config: &str, seed: [u64; 4]) -> Self {
         let config = Config::from_json(config).expect("test config");
         let now = Timestamp::from_unix_ms(T0);
         let mut harness = Harness {
-            sdk: Consentry::new(config, now, seed),
+            sdk: Consentry::new(config, now, entropy(seed)),
             now,
             sent: Vec::new(),
             pending: Vec::new(),
             storage: BTreeMap::new(),
+            persists: Vec::new(),
             notices: Vec::new(),
         };
         harness.drain();
         harness
     }
 
+    pub fn start(&mut self) {
+        self.sdk.handle_start(self.now);
+        self.drain();
+    }
+
     /// A second page load: a new machine restoring what this one stored.
     pub fn reload(&self, config: &str, seed: [u64; 4]) -> Harness {
-        let mut next = Harness::with_seed(config, seed);
+        let mut next = self.reload_unstarted(config, seed);
+        next.start();
+        next
+    }
+
+    /// A second page load that has restored and adopted what was stored but not started.
+    pub fn reload_unstarted(&self, config: &str, seed: [u64; 4]) -> Harness {
+        let mut next = Harness::unstarted(config, seed);
         next.now = self.now;
         next.storage = self.storage.clone();
         let consent = next.storage.get(&StorageKey::Consent).cloned();
@@ -135,10 +169,16 @@ impl Harness {
         next.sdk
             .restore(next.now, consent.as_deref(), identity.as_deref());
         next.drain();
-        if let Some(queue) = next.storage.get(&StorageKey::Queue).cloned() {
+        let queues: Vec<(StorageKey, String)> = next
+            .storage
+            .iter()
+            .filter(|(key, _)| matches!(key, StorageKey::Queue(_)))
+            .map(|(key, text)| (*key, text.clone()))
+            .collect();
+        for (key, queue) in queues {
             let now = next.now;
             if next.sdk.adopt_queue(now, &queue) {
-                next.storage.remove(&StorageKey::Queue);
+                next.storage.remove(&key);
             }
             next.drain();
         }
@@ -157,9 +197,11 @@ impl Harness {
                     key,
                     value: Some(value),
                 } => {
+                    self.persists.push(key);
                     self.storage.insert(key, value);
                 }
                 Output::Persist { key, value: None } => {
+                    self.persists.push(key);
                     self.storage.remove(&key);
                 }
                 Output::Notify(notice) => self.notices.push(notice),
@@ -200,7 +242,7 @@ impl Harness {
     pub fn consent(&mut self, choices: &[(&str, bool)]) -> bool {
         let changed = self
             .sdk
-            .handle_consent(self.now, choices, &banner())
+            .handle_consent(self.now, choices, &banner(), &FRESH)
             .expect("consent accepted");
         self.drain();
         changed
@@ -252,18 +294,26 @@ impl Harness {
         self.sent.iter().flat_map(Sent::event_ids).collect()
     }
 
-    /// Event ids in the stored queue document.
+    /// Event ids in the stored queue documents, slot by slot.
     pub fn stored_ids(&self) -> Vec<String> {
-        let Some(text) = self.storage.get(&StorageKey::Queue) else {
-            return Vec::new();
-        };
-        let doc: Value = serde_json::from_str(text).unwrap();
-        doc["events"]
-            .as_array()
-            .unwrap()
+        self.stored_queue_events()
             .iter()
-            .map(|e| e["event"]["id"].as_str().unwrap().to_owned())
+            .map(|e| e["id"].as_str().unwrap().to_owned())
             .collect()
+    }
+
+    /// The events of the stored queue documents, slot by slot.
+    pub fn stored_queue_events(&self) -> Vec<Value> {
+        let mut events = Vec::new();
+        for (key, text) in &self.storage {
+            if let StorageKey::Queue(_) = key {
+                let doc: Value = serde_json::from_str(text).unwrap();
+                for entry in doc["events"].as_array().unwrap() {
+                    events.push(entry["event"].clone());
+                }
+            }
+        }
+        events
     }
 
     pub fn dropped(&self, reason: DropReason) -> u64 {
