@@ -10,35 +10,36 @@ import { freshEntropy } from './entropy.js';
 import { Host } from './host.js';
 import { CONSENT, FLUSH, IDENTIFY, PAGE, SET_CCPA_OPT_OUT, SET_CONSENT, SHUTDOWN, STATS, TRACK } from './inputs.js';
 
-// Longer than any limit the core applies (names 256 B, properties 24 KiB), so clipping a string
-// to this never changes a decision; it only keeps a 10 MB string out of wasm memory.
-const MAX_INPUT_CHARS = 65537;
-
 let loading;
 function loadWasm(url) {
   loading ??= initWasm({ module_or_path: url ?? new URL('consentry_bg.wasm', import.meta.url) });
   return loading;
 }
 
-const clip = (text) => (text.length > MAX_INPUT_CHARS ? text.slice(0, MAX_INPUT_CHARS) : text);
-const text = (value) => (typeof value === 'string' ? clip(value) : undefined);
-
 // JSON for the core: undefined when absent, '' when it cannot be serialised (a cycle, a BigInt,
-// a function), which the core drops as invalid.
+// a getter that throws), which the core drops as invalid.
 function json(value) {
   if (value === undefined || value === null) return undefined;
   try {
     const serialised = JSON.stringify(value);
-    return typeof serialised === 'string' ? clip(serialised) : '';
+    return typeof serialised === 'string' ? serialised : '';
   } catch {
     return '';
   }
 }
 
+const text = (value) => (typeof value === 'string' ? value : undefined);
+
+// An event call's purposes: undefined when not named, '' when the options cannot be read (the
+// core drops the event as `invalid_options`).
 function purposesOf(options) {
   if (options === undefined || options === null) return undefined;
-  const purposes = options.purposes;
-  return purposes === undefined ? undefined : (json(purposes) ?? 'null');
+  try {
+    const purposes = options.purposes;
+    return purposes === undefined ? undefined : (json(purposes) ?? 'null');
+  } catch {
+    return '';
+  }
 }
 
 const message = (error) => String((error && error.message) || error);
@@ -63,30 +64,35 @@ export class Consentry {
   constructor(config) {
     const { wasmUrl, ...coreConfig } = config ?? {};
     this.#debug = coreConfig.debug === true;
-    this.ready = loadWasm(wasmUrl).then(() => {
-      let configJson;
-      try {
-        configJson = JSON.stringify(coreConfig);
-      } catch (error) {
-        throw new Error('invalid config: cannot be serialised: ' + message(error));
-      }
-      const sdk = new Sdk(configJson, crypto.getRandomValues(new Uint32Array(8)), Date.now());
-      this.#host = new Host(sdk, (type, detail) => this.#emit(type, JSON.parse(detail)));
-      // Replay what the page did while loading before anything is sent: a withdrawal made
-      // early purges what storage held first.
-      const pending = this.#pending;
-      this.#pending = null;
-      pending.forEach((call) => call());
-      this.#host.start();
-    });
+    this.ready = loadWasm(wasmUrl)
+      .then(() => {
+        let configJson;
+        try {
+          configJson = JSON.stringify(coreConfig);
+        } catch (error) {
+          throw new Error('invalid config: cannot be serialised: ' + message(error));
+        }
+        const sdk = new Sdk(configJson, crypto.getRandomValues(new Uint32Array(8)), Date.now());
+        return Host.open(sdk, (type, detail) => this.#emit(type, detail));
+      })
+      .then((host) => {
+        this.#host = host;
+        // Replay what the page did while loading before anything is sent: a withdrawal made
+        // early purges what storage held first.
+        const pending = this.#pending;
+        this.#pending = null;
+        pending.forEach((call) => call());
+        host.start();
+      });
     this.ready.catch((error) => {
       this.#pending = null;
       this.#emit('error', { message: message(error) });
     });
   }
 
-  // Runs `call(sdk, at)` with the time of the public call, now or once ready. The hot path
-  // (track on a ready SDK) allocates nothing beyond the call itself.
+  // Runs `call(sdk, at, clip)` with the time of the public call, now or once ready; `clip`
+  // shortens a string to the longest the core reads. The hot path (track on a ready SDK)
+  // allocates nothing beyond the call itself.
   #call(call) {
     const at = Date.now();
     if (this.#host) return this.#run(call, at);
@@ -105,14 +111,14 @@ export class Consentry {
   }
 
   #run(call, at, fallback) {
-    try {
-      return call(this.#host.sdk, at);
-    } catch (error) {
-      this.#emit('error', { message: message(error) });
-      return fallback;
-    } finally {
-      this.#host.pump();
-    }
+    const host = this.#host;
+    return host.input((sdk) => call(sdk, at, host.clip)) ?? fallback;
+  }
+
+  // Asks the ready core for `kind`'s JSON answer; null before ready or once stopped.
+  #read(kind) {
+    const answer = this.#host?.input((sdk) => sdk.input(kind, 0, 0));
+    return answer === undefined ? null : JSON.parse(answer);
   }
 
   // A consent call's answer: '1' changed, '0' unchanged, '!' and the reason when refused.
@@ -138,7 +144,10 @@ export class Consentry {
     try {
       const choicesJson = json(choices) ?? '';
       const optionsJson = json(options);
-      return this.#callAsync((sdk, at) => this.#answer(sdk.input(SET_CONSENT, at, 0, choicesJson, optionsJson, undefined, undefined, freshEntropy())), false);
+      return this.#callAsync(
+        (sdk, at, clip) => this.#answer(sdk.input(SET_CONSENT, at, 0, clip(choicesJson), clip(optionsJson), undefined, undefined, freshEntropy())),
+        false,
+      );
     } catch (error) {
       this.#emit('error', { message: message(error) });
       return Promise.resolve(false);
@@ -150,7 +159,10 @@ export class Consentry {
     try {
       const optionsJson = json(options);
       if (typeof optOut !== 'boolean') throw new Error('setCcpaOptOut takes true or false');
-      return this.#callAsync((sdk, at) => this.#answer(sdk.input(SET_CCPA_OPT_OUT, at, optOut ? 1 : 0, undefined, optionsJson, undefined, undefined, freshEntropy())), false);
+      return this.#callAsync(
+        (sdk, at, clip) => this.#answer(sdk.input(SET_CCPA_OPT_OUT, at, optOut ? 1 : 0, undefined, clip(optionsJson), undefined, undefined, freshEntropy())),
+        false,
+      );
     } catch (error) {
       this.#emit('error', { message: message(error) });
       return Promise.resolve(false);
@@ -161,7 +173,7 @@ export class Consentry {
   track(name, properties, options) {
     try {
       const args = [text(name), json(properties), purposesOf(options)];
-      this.#call((sdk, at) => sdk.input(TRACK, at, 0, ...args));
+      this.#call((sdk, at, clip) => sdk.input(TRACK, at, 0, clip(args[0]), clip(args[1]), clip(args[2])));
     } catch (error) {
       this.#emit('error', { message: message(error) });
     }
@@ -172,7 +184,7 @@ export class Consentry {
     try {
       const where = [text(location.href), text(document.title), text(document.referrer)];
       const args = [json(properties), purposesOf(options)];
-      this.#call((sdk, at) => sdk.input(PAGE, at, 0, ...where, ...args));
+      this.#call((sdk, at, clip) => sdk.input(PAGE, at, 0, ...where.map(clip), clip(args[0]), clip(args[1])));
     } catch (error) {
       this.#emit('error', { message: message(error) });
     }
@@ -182,7 +194,7 @@ export class Consentry {
   identify(userId, traits, options) {
     try {
       const args = [text(userId), json(traits), purposesOf(options)];
-      this.#call((sdk, at) => sdk.input(IDENTIFY, at, 0, ...args));
+      this.#call((sdk, at, clip) => sdk.input(IDENTIFY, at, 0, clip(args[0]), clip(args[1]), clip(args[2])));
     } catch (error) {
       this.#emit('error', { message: message(error) });
     }
@@ -199,14 +211,14 @@ export class Consentry {
     );
   }
 
-  /** The consent in force, or null before the SDK is ready. */
+  /** The consent in force, or null before the SDK is ready (or after it stopped). */
   consent() {
-    return this.#host ? JSON.parse(this.#host.sdk.input(CONSENT, 0, 0)) : null;
+    return this.#read(CONSENT);
   }
 
-  /** The counters, or null before the SDK is ready. */
+  /** The counters, or null before the SDK is ready (or after it stopped). */
   stats() {
-    return this.#host ? JSON.parse(this.#host.sdk.input(STATS, 0, 0)) : null;
+    return this.#read(STATS);
   }
 
   /** Listens for diagnostics: 'drop', 'deliver', 'retry', 'consent', 'storage', 'error'. */

@@ -1,11 +1,12 @@
 // Page lifecycle and browser signals as core inputs: visibility (visibilitychange, pagehide,
-// pageshow), connectivity (online, offline) and consent recorded in another tab (storage).
+// pageshow), leaving (pagehide), freezing (freeze, resume: a frozen page lets another tab
+// send), connectivity (online, offline) and consent recorded in another tab (storage).
 
-import { CONSENT_SYNC, NETWORK, VISIBILITY } from './inputs.js';
+import { CONSENT_SYNC, LEAVING, NETWORK, VISIBILITY } from './inputs.js';
 import { freshEntropy } from './entropy.js';
 
 /** Attaches the listeners; returns a function that removes them. */
-export function watchLifecycle(host, consentKey) {
+export function watchLifecycle(host, consentKey, tabs) {
   const removers = [];
   const on = (target, type, listener) => {
     target.addEventListener(type, listener);
@@ -14,7 +15,12 @@ export function watchLifecycle(host, consentKey) {
   const visibility = () => host.input((sdk) => sdk.input(VISIBILITY, Date.now(), document.visibilityState === 'hidden' ? 1 : 0));
   on(document, 'visibilitychange', visibility);
   on(window, 'pageshow', visibility);
-  on(window, 'pagehide', () => host.input((sdk) => sdk.input(VISIBILITY, Date.now(), 1)));
+  on(window, 'pagehide', () => {
+    host.input((sdk) => sdk.input(VISIBILITY, Date.now(), 1));
+    host.input((sdk) => sdk.input(LEAVING, Date.now(), 0));
+  });
+  on(document, 'freeze', () => tabs.freeze());
+  on(document, 'resume', () => tabs.resume());
   on(window, 'online', () => host.input((sdk) => sdk.input(NETWORK, Date.now(), 1)));
   on(window, 'offline', () => host.input((sdk) => sdk.input(NETWORK, Date.now(), 0)));
   on(window, 'storage', (event) => {

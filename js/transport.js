@@ -1,19 +1,44 @@
-// Sending batches: fetch with a text/plain string body and no custom headers, so the browser needs
-// no CORS preflight; credentials 'omit', so no cookie ever travels; keepalive when the core says
-// the body fits the page's shared 64 KiB budget, so the send survives the page going away.
+// Sending batches: fetch with no cookies (`credentials: 'omit'`); keepalive only when the core
+// says so (the page is being hidden and the body fits the shared 64 KiB budget); every response
+// body read to the end, because Chromium counts a keepalive request against that budget until
+// its body is consumed. Bodies of more than 1 KiB are gzipped with CompressionStream where the
+// browser has it, except keepalive ones (compressing could outlive the page). A plain string
+// body is `text/plain`, which needs no CORS preflight; a gzipped one carries
+// `Content-Encoding: gzip`, whose preflight the collector answers (and the browser caches).
 // The outcome goes back to the core; the transport decides nothing.
 
 import { SEND_RESULT } from './inputs.js';
 
+const COMPRESS_ABOVE = 1024;
+
+async function gzip(text) {
+  const stream = new Blob([text]).stream().pipeThrough(new CompressionStream('gzip'));
+  return new Blob([await new Response(stream).arrayBuffer()], { type: 'text/plain' });
+}
+
+async function post(url, keepalive, body) {
+  const compress = !keepalive && body.length > COMPRESS_ABOVE && typeof CompressionStream === 'function';
+  const init = { method: 'POST', body, keepalive, mode: 'cors', credentials: 'omit' };
+  if (compress) {
+    try {
+      init.body = await gzip(body);
+      init.headers = { 'Content-Encoding': 'gzip' };
+    } catch {
+      // Compression failed: send the text as it is.
+    }
+  }
+  const response = await fetch(url, init);
+  try {
+    await response.arrayBuffer();
+  } catch {
+    // The status is what counts; a body cut short changes nothing.
+  }
+  return response;
+}
+
 /** Posts `body` and reports the outcome to the core through `host`. */
 export function send(host, batchId, keepalive, body) {
-  let request;
-  try {
-    request = fetch(host.batchUrl, { method: 'POST', body, keepalive, mode: 'cors', credentials: 'omit' });
-  } catch (error) {
-    request = Promise.reject(error);
-  }
-  request.then(
+  post(host.batchUrl, keepalive, body).then(
     (response) =>
       host.input((sdk) => sdk.input(SEND_RESULT, Date.now(), response.status, batchId, response.headers.get('retry-after') ?? undefined)),
     () => host.input((sdk) => sdk.input(SEND_RESULT, Date.now(), 0, batchId)),

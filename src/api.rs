@@ -15,8 +15,8 @@ use crate::boundary;
 use alloc::string::String;
 use alloc::vec::Vec;
 use consentry_core::{
-    parse_retry_after, BatchId, Config, Consentry, DropReason, Entropy, EventId, EventInput,
-    PageInfo, SendOutcome, Timestamp, Uuid,
+    parse_retry_after, BatchId, Config, Consentry, Coordination, DropReason, Entropy, EventId,
+    EventInput, Liveness, PageInfo, PeerId, Persistence, Role, SendOutcome, Timestamp, Uuid,
 };
 use wasm_bindgen::prelude::*;
 
@@ -44,7 +44,9 @@ pub enum Input {
     ConsentSync = 5,
     /// At start: `a` the stored consent document, `b` the stored identity document.
     Restore = 6,
-    /// A queue another page stored: `a` its text. Answers `1` when the host should remove it.
+    /// A queue another page stored: `a` its text, `b` that page's id (16 hex digits), `n` 1
+    /// when that page is still open, 2 when it is gone, 0 when the host cannot tell. Answers `1`
+    /// when the host should remove it.
     AdoptQueue = 7,
     /// The timer fired.
     Timeout = 8,
@@ -66,17 +68,28 @@ pub enum Input {
     Consent = 16,
     /// Answers the counters as JSON.
     Stats = 17,
-    /// Answers what the host needs from the config: `{batchUrl, storage, storagePrefix, debug}`.
+    /// Answers what the host needs: `{batchUrl, storage, storagePrefix, debug, pageId,
+    /// maxInputChars}`.
     HostConfig = 18,
     /// Answers `1` when a flush has finished (nothing being flushed or in flight), else `0`.
     IsIdle = 19,
     /// Restoring and the replay of the page's early calls are done: sending may begin.
     Start = 20,
+    /// How the host reaches other tabs: `n` 0 it cannot, 1 Web Locks, 2 heartbeats.
+    Coordinate = 21,
+    /// The browser's election (Web Locks): `n` 0 undecided, 1 leader, 2 follower.
+    Role = 22,
+    /// A message from another tab: `a` its text.
+    Message = 23,
+    /// The page is being unloaded (`pagehide`).
+    Leaving = 24,
+    /// Storage is short: `n` 1 only the consent record can be kept, 0 nothing can.
+    StorageUnavailable = 25,
 }
 
 impl Input {
     /// Every input, in discriminant order.
-    pub const ALL: [Input; 21] = [
+    pub const ALL: [Input; 26] = [
         Input::Track,
         Input::Page,
         Input::Identify,
@@ -98,6 +111,11 @@ impl Input {
         Input::HostConfig,
         Input::IsIdle,
         Input::Start,
+        Input::Coordinate,
+        Input::Role,
+        Input::Message,
+        Input::Leaving,
+        Input::StorageUnavailable,
     ];
 }
 
@@ -208,7 +226,15 @@ impl Sdk {
                 core.restore(now, a.as_deref(), b.as_deref());
                 None
             }
-            Input::AdoptQueue => flag(core.adopt_queue(now, a.as_deref().unwrap_or_default())),
+            Input::AdoptQueue => {
+                let owner = PeerId::parse(b.as_deref().unwrap_or_default())?;
+                let liveness = match n as u8 {
+                    1 => Liveness::Alive,
+                    2 => Liveness::Gone,
+                    _ => Liveness::Unknown,
+                };
+                flag(core.adopt_queue(now, a.as_deref().unwrap_or_default(), owner, liveness))
+            }
             Input::Timeout => {
                 core.handle_timeout(now);
                 None
@@ -250,10 +276,45 @@ impl Sdk {
             Input::Poll => core.poll_output().map(boundary::encode_output),
             Input::Consent => Some(core.consent_json()),
             Input::Stats => Some(core.stats_json()),
-            Input::HostConfig => Some(boundary::host_config(core.config())),
+            Input::HostConfig => Some(boundary::host_config(core)),
             Input::IsIdle => flag(core.is_idle()),
             Input::Start => {
                 core.handle_start(now);
+                None
+            }
+            Input::Coordinate => {
+                let coordination = match n as u8 {
+                    1 => Coordination::Locks,
+                    2 => Coordination::Heartbeats,
+                    _ => Coordination::Alone,
+                };
+                core.handle_coordination(now, coordination);
+                None
+            }
+            Input::Role => {
+                let role = match n as u8 {
+                    1 => Role::Leader,
+                    2 => Role::Follower,
+                    _ => Role::Undecided,
+                };
+                core.handle_role(now, role);
+                None
+            }
+            Input::Message => {
+                core.handle_message(now, a.as_deref().unwrap_or_default());
+                None
+            }
+            Input::Leaving => {
+                core.handle_leaving(now);
+                None
+            }
+            Input::StorageUnavailable => {
+                let keeps = if n == 1.0 {
+                    Persistence::ConsentOnly
+                } else {
+                    Persistence::Nothing
+                };
+                core.handle_storage_unavailable(now, keeps);
                 None
             }
         }

@@ -5,14 +5,16 @@
 //! - `s<batch id><k|->` then the body: send the body, with `keepalive` when `k`;
 //! - `p<name>=<text>` to store a document, `p<name>-` to remove it, where the name is `c`
 //!   (consent), `i` (identity) or `q` and a slot digit (a queue document);
-//! - `n<type>` then a newline and the detail JSON: a diagnostic for the page's listeners.
+//! - `n<type>` then a newline and the detail JSON: a diagnostic for the page's listeners;
+//! - `b` then a message: post it to the site's other tabs;
+//! - `a`: offer the queues other pages left in storage (`AdoptQueue`, each).
 
 use alloc::string::String;
 use alloc::vec::Vec;
 use consentry_core::json::{self, Value};
 use consentry_core::text::concat;
 use consentry_core::{
-    Config, ConsentContext, ConsentSource, DropReason, Entropy, Output, StorageKey, StorageMode,
+    ConsentContext, ConsentSource, Consentry, DropReason, Entropy, Output, StorageKey, StorageMode,
 };
 
 /// The longest consent field, in bytes (document, location, hardware id).
@@ -42,11 +44,20 @@ pub fn encode_output(output: Output) -> String {
             out
         }
         Output::Notify(notice) => concat(&["n", notice.kind(), "\n", &notice.detail_json()]),
+        Output::Broadcast(message) => concat(&["b", &message]),
+        Output::AdoptQueues => String::from("a"),
     }
 }
 
-/// What the host needs from the config, as JSON: `{batchUrl, storage, storagePrefix, debug}`.
-pub(crate) fn host_config(config: &Config) -> String {
+/// The longest string the facade hands in: longer than any limit the core applies (names
+/// 256 B, properties 24 KiB), so clipping to it never changes a decision; it only keeps a 10 MB
+/// string out of wasm memory.
+pub const MAX_INPUT_CHARS: u64 = 65_537;
+
+/// What the host needs, as JSON: `{batchUrl, storage, storagePrefix, debug, pageId,
+/// maxInputChars}`.
+pub(crate) fn host_config(core: &Consentry) -> String {
+    let config = core.config();
     let mut out = String::new();
     let mut object = json::ObjectWriter::new(&mut out);
     object.str("batchUrl", &config.endpoint.batch_url());
@@ -59,6 +70,8 @@ pub(crate) fn host_config(config: &Config) -> String {
     );
     object.str("storagePrefix", &config.storage_prefix);
     object.bool("debug", config.debug);
+    object.str("pageId", &core.peer_id().to_hex());
+    object.u64("maxInputChars", MAX_INPUT_CHARS);
     object.finish();
     out
 }
@@ -150,9 +163,13 @@ pub(crate) fn consent_context(text: Option<&str>) -> Result<ConsentContext, Stri
     Ok(context)
 }
 
-/// The purposes an event call named: the JSON of an array of names, or `None` for none.
+/// The purposes an event call named: the JSON of an array of names, or `None` for none. The
+/// empty text is what the facade sends when it could not read the options at all.
 pub(crate) fn purposes(text: Option<&str>) -> Result<Option<Vec<String>>, DropReason> {
     let Some(text) = text else { return Ok(None) };
+    if text.is_empty() {
+        return Err(DropReason::InvalidOptions);
+    }
     let Ok(Value::Array(items)) = json::parse(text, 1) else {
         return Err(DropReason::UnknownPurpose);
     };
@@ -216,7 +233,8 @@ mod tests {
             purposes(Some(r#"["a","b"]"#)),
             Ok(Some(alloc::vec!["a".into(), "b".into()]))
         );
-        for bad in ["\"a\"", "[1]", "{}", "", "[[\"a\"]]"] {
+        assert_eq!(purposes(Some("")), Err(DropReason::InvalidOptions));
+        for bad in ["\"a\"", "[1]", "{}", "[[\"a\"]]"] {
             assert_eq!(
                 purposes(Some(bad)),
                 Err(DropReason::UnknownPurpose),

@@ -293,8 +293,15 @@ fn only_page_hide_sends_with_keepalive_and_it_persists() {
 #[wasm_bindgen_test]
 fn the_host_config_says_where_and_how_to_store() {
     let mut sdk = sdk();
-    assert_eq!(
-        call(&mut sdk, Input::HostConfig, 0.0, &[]).unwrap(),
-        r#"{"batchUrl":"https://collect.example.com/v1/batch","storage":"local","storagePrefix":"consentry","debug":false}"#
+    let config = call(&mut sdk, Input::HostConfig, 0.0, &[]).unwrap();
+    assert!(
+        config.starts_with(
+            r#"{"batchUrl":"https://collect.example.com/v1/batch","storage":"local","storagePrefix":"consentry","debug":false,"pageId":""#
+        ),
+        "{config}"
     );
+    assert!(config.ends_with(r#"","maxInputChars":65537}"#), "{config}");
+    // The page id is 16 hex digits, drawn from the instance's seed.
+    let page_id = &config.split("\"pageId\":\"").nth(1).unwrap()[..16];
+    assert!(page_id.bytes().all(|b| b.is_ascii_hexdigit()), "{page_id}");
 }

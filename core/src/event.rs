@@ -91,6 +91,8 @@ drop_reasons! {
     EventTooLarge => "event_too_large",
     /// The user id was empty, not a string or too long.
     InvalidUserId => "invalid_user_id",
+    /// The options argument could not be read (a getter threw, a cycle).
+    InvalidOptions => "invalid_options",
     /// An identify call before the visitor recorded any choice: no identifier is attached to
     /// an event or kept before one.
     AwaitingChoice => "awaiting_choice",
@@ -130,14 +132,36 @@ pub struct QueuedEvent {
 mod tests {
     use super::*;
 
+    /// Each reason is counted on its own and reported under its own snake_case name: two
+    /// reasons sharing a slot, or a slot out of range, would lose or merge counts.
     #[test]
-    fn drop_reason_indices_match_their_position() {
-        for (i, reason) in DropReason::ALL.iter().enumerate() {
-            assert_eq!(reason.index(), i);
-            assert!(reason
-                .as_str()
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b == b'_'));
+    fn every_reason_is_counted_and_named_apart() {
+        for &reason in DropReason::ALL {
+            let name = reason.as_str();
+            assert!(
+                !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{name}"
+            );
+            assert_eq!(
+                DropReason::ALL
+                    .iter()
+                    .filter(|r| r.as_str() == name)
+                    .count(),
+                1,
+                "{name} is used twice"
+            );
+            let mut stats = crate::stats::Stats::default();
+            stats.count_drop(reason, 3);
+            for &other in DropReason::ALL {
+                let expected = if other == reason { 3 } else { 0 };
+                assert_eq!(
+                    stats.dropped(other),
+                    expected,
+                    "{name} counted as {other:?}"
+                );
+            }
+            let json = stats.to_json(0, 0);
+            assert!(json.contains(&alloc::format!("\"{name}\":3")), "{json}");
         }
     }
 

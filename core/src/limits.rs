@@ -35,11 +35,12 @@ pub const MAX_BATCH_BYTES: usize = 256 * 1024;
 /// The most events in one batch.
 pub const MAX_BATCH_EVENTS: usize = 100;
 
-/// The largest queue snapshot written to storage; the rest of the queue stays in memory.
-pub const MAX_SNAPSHOT_BYTES: usize = 1024 * 1024;
+/// The largest queue snapshot written to storage; the rest of the queue stays in memory. The
+/// encrypted store (IndexedDB) holds far more than this; the limit bounds the cost of one write.
+pub const MAX_SNAPSHOT_BYTES: usize = 16 * 1024 * 1024;
 
 /// The deepest nesting accepted in config and stored snapshots.
 pub const MAX_DOCUMENT_DEPTH: usize = MAX_PROPERTIES_DEPTH + 8;
 
-/// The longest config or stored snapshot the core reads.
-pub const MAX_DOCUMENT_BYTES: usize = 4 * 1024 * 1024;
+/// The longest config or stored snapshot the core reads: every snapshot it writes, with room.
+pub const MAX_DOCUMENT_BYTES: usize = 2 * MAX_SNAPSHOT_BYTES;

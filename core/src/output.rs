@@ -22,6 +22,12 @@ pub enum Output {
     },
     /// Tell the page's diagnostic listeners.
     Notify(Notice),
+    /// Post this message to the site's other tabs (a `BroadcastChannel`); what arrives there
+    /// goes to their machines' `handle_message`.
+    Broadcast(String),
+    /// Offer the queues other pages left in storage, each with `adopt_queue` and whether its
+    /// page is still alive (as far as the shell can tell).
+    AdoptQueues,
 }
 
 /// One request to the endpoint.
@@ -70,6 +76,35 @@ pub enum Notice {
         /// Which document.
         key: StorageKey,
     },
+    /// The browser offers less storage than the SDK uses: what it cannot keep stays in memory
+    /// and is lost with the page.
+    StorageUnavailable {
+        /// What is still kept across page loads.
+        keeps: Persistence,
+    },
+}
+
+/// What the shell can keep across page loads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Persistence {
+    /// Everything the SDK stores: the consent record readable, identity and queue encrypted.
+    Everything,
+    /// Only the consent record: no encrypted store (no IndexedDB or WebCrypto), and identity
+    /// and events are never written in plain text.
+    ConsentOnly,
+    /// Nothing (storage denied, or `storage: 'memory'`).
+    Nothing,
+}
+
+impl Persistence {
+    /// Whether a document under `key` may be written.
+    pub fn keeps(self, key: StorageKey) -> bool {
+        match self {
+            Persistence::Everything => true,
+            Persistence::ConsentOnly => key == StorageKey::Consent,
+            Persistence::Nothing => false,
+        }
+    }
 }
 
 impl Notice {
@@ -80,7 +115,9 @@ impl Notice {
             Notice::Delivered { .. } => "deliver",
             Notice::RetryScheduled { .. } => "retry",
             Notice::ConsentChanged => "consent",
-            Notice::StorageDiscarded { .. } | Notice::StorageFailed { .. } => "storage",
+            Notice::StorageDiscarded { .. }
+            | Notice::StorageFailed { .. }
+            | Notice::StorageUnavailable { .. } => "storage",
         }
     }
 
@@ -109,6 +146,18 @@ impl Notice {
             Notice::StorageFailed { key } => {
                 detail.str("key", key.as_str());
                 detail.str("problem", "write_failed");
+            }
+            Notice::StorageUnavailable { keeps } => {
+                detail.key("key").push_str("null");
+                detail.str("problem", "unavailable");
+                detail.str(
+                    "keeps",
+                    match keeps {
+                        Persistence::Everything => "everything",
+                        Persistence::ConsentOnly => "consent",
+                        Persistence::Nothing => "nothing",
+                    },
+                );
             }
         }
         detail.finish();
@@ -162,6 +211,13 @@ mod tests {
                 },
                 "storage",
                 r#"{"key":"consent","problem":"write_failed"}"#,
+            ),
+            (
+                Notice::StorageUnavailable {
+                    keeps: Persistence::ConsentOnly,
+                },
+                "storage",
+                r#"{"key":null,"problem":"unavailable","keeps":"consent"}"#,
             ),
         ];
         for (notice, kind, json) in cases {

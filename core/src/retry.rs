@@ -6,6 +6,7 @@
 //! | 2xx | delivered |
 //! | 408, 429, 5xx | retry with backoff; counts as an attempt |
 //! | network error (offline, DNS, CORS, reset) | retry with backoff; does not count as an attempt |
+//! | deferred by the leading tab (it is offline or backing off) | wait that long; no attempt, no backoff |
 //! | any other status | rejected: retrying cannot fix it |
 //!
 //! Backoff doubles from the base delay up to the cap, with "equal jitter" (a random point in the
@@ -29,6 +30,12 @@ pub enum SendOutcome {
     },
     /// No answer: offline, DNS, TLS, CORS or a dropped connection.
     NetworkError,
+    /// Not sent: the tab that sends for this one cannot send now (offline, backing off, or its
+    /// consent has not caught up yet) and asks to be asked again after `wait`.
+    Deferred {
+        /// How long to wait.
+        wait: Duration,
+    },
 }
 
 /// What to do with a batch after an attempt.
@@ -45,6 +52,8 @@ pub enum Verdict {
     },
     /// The endpoint refused it for good: drop the events.
     Rejected,
+    /// Not sent at all: put it back and wait this long, without counting a failure.
+    Wait(Duration),
 }
 
 /// Classifies one outcome by the delivery table.
@@ -65,6 +74,7 @@ pub fn classify(outcome: SendOutcome) -> Verdict {
             not_before: None,
             counts_as_attempt: false,
         },
+        SendOutcome::Deferred { wait } => Verdict::Wait(wait.min(MAX_RETRY_AFTER)),
     }
 }
 
@@ -149,6 +159,18 @@ mod tests {
             (status(301), Verdict::Rejected),
             (status(0), Verdict::Rejected),
             (SendOutcome::NetworkError, retry(false)),
+            (
+                SendOutcome::Deferred {
+                    wait: Duration::from_secs(2),
+                },
+                Verdict::Wait(Duration::from_secs(2)),
+            ),
+            (
+                SendOutcome::Deferred {
+                    wait: Duration::from_secs(u64::MAX),
+                },
+                Verdict::Wait(MAX_RETRY_AFTER),
+            ),
         ] {
             assert_eq!(classify(outcome), verdict, "{outcome:?}");
         }

@@ -22,6 +22,8 @@ pub struct Stats {
     pub batches_sent: u64,
     /// Attempts that failed and were scheduled again.
     pub retries: u64,
+    /// Batches this page sent for other tabs while it led.
+    pub relayed: u64,
     dropped: [u64; REASONS],
 }
 
@@ -62,6 +64,7 @@ impl Stats {
         stats.u64("delivered", self.delivered);
         stats.u64("batchesSent", self.batches_sent);
         stats.u64("retries", self.retries);
+        stats.u64("relayed", self.relayed);
         stats.u64("queued", queued as u64);
         stats.u64("inFlight", in_flight as u64);
         let mut dropped = ObjectWriter::new(stats.key("dropped"));
@@ -91,7 +94,7 @@ mod tests {
         assert_eq!(stats.dropped_after_admission(), 1);
         assert_eq!(
             stats.to_json(2, 0),
-            r#"{"admitted":3,"restored":0,"delivered":0,"batchesSent":0,"retries":0,"queued":2,"inFlight":0,"dropped":{"consent_denied":2,"purged":1}}"#
+            r#"{"admitted":3,"restored":0,"delivered":0,"batchesSent":0,"retries":0,"relayed":0,"queued":2,"inFlight":0,"dropped":{"consent_denied":2,"purged":1}}"#
         );
     }
 }

@@ -56,6 +56,11 @@ impl Duration {
         self.0
     }
 
+    /// This span plus `other`, saturating.
+    pub const fn saturating_add(self, other: Duration) -> Self {
+        Duration(self.0.saturating_add(other.0))
+    }
+
     /// This span times `factor`, saturating.
     pub const fn saturating_mul(self, factor: u64) -> Self {
         Duration(self.0.saturating_mul(factor))

@@ -11,7 +11,7 @@
 mod support;
 
 use consentry_core::json::{self, write_str};
-use consentry_core::snapshot::{decode_queue, encode_queue};
+use consentry_core::snapshot::{self, decode_queue, encode_queue};
 use consentry_core::{Config, ConsentContext, EventInput, SendOutcome, StorageKey, Timestamp};
 use proptest::prelude::*;
 use serde_json::Value;
@@ -259,16 +259,6 @@ proptest! {
     }
 
     #[test]
-    fn decoders_never_panic_on_arbitrary_text(text in ".{0,200}") {
-        let config = Config::from_json(CONFIG).unwrap();
-        let _ = decode_queue(&text, &config.policy.catalog);
-        let _ = consentry_core::snapshot::decode_identity(&text);
-        let _ = consentry_core::snapshot::decode_consent(&text, &config.policy.catalog, Timestamp::ZERO);
-        let _ = Config::from_json(&text);
-        let _ = json::validate(&text, 16);
-    }
-
-    #[test]
     fn our_reader_accepts_exactly_what_serde_json_accepts(text in "[\\[\\]{}\",:0-9a-z\\\\. -]{0,30}") {
         let ours = json::parse(&text, 64).is_ok();
         let validated = json::validate(&text, 64).is_ok();
@@ -366,5 +356,160 @@ proptest! {
             }
             h.assert_accounting();
         }
+    }
+}
+
+/// Valid documents of every kind the decoders read: the seed corpus of the fuzz-style tests.
+fn corpus() -> Vec<Vec<u8>> {
+    let mut h = Harness::new(CONFIG);
+    h.consent(&[("analytics", true), ("advertising", false)]);
+    h.sdk
+        .handle_ccpa_opt_out(h.now, true, &ConsentContext::user(), &FRESH)
+        .unwrap();
+    h.drain();
+    h.sdk.handle_network(h.now, false);
+    let _ = h.track_with(
+        "Viewed",
+        Some(r#"{"sku":"tea","n":[1,2.5,-3e2],"s":"\\u00e9\\n"}"#),
+        None,
+    );
+    let _ = h.sdk.handle_identify(
+        h.now,
+        "user-1",
+        EventInput {
+            properties: Some(r#"{"plan":"pro"}"#),
+            purposes: None,
+        },
+    );
+    h.drain();
+    h.hide();
+    let mut seeds: Vec<Vec<u8>> = h.storage.values().map(|t| t.clone().into_bytes()).collect();
+    seeds.push(CONFIG.as_bytes().to_vec());
+    seeds.push(
+        br#"{"endpoint":"http://localhost:8444","apiKey":"k","purposes":["a","b"],"essentialPurposes":["n"],
+            "salePurposes":["b"],"defaultPurposes":["a"],"rules":[{"event":"x_*","type":"track","purposes":["b"]}],
+            "flushAt":1,"flushIntervalMs":0,"maxQueueEvents":5,"maxEventAgeMs":1,
+            "retry":{"maxAttempts":1,"baseDelayMs":1,"maxDelayMs":2},"storage":"memory","storagePrefix":"p","debug":true}"#
+            .to_vec(),
+    );
+    assert!(seeds.len() >= 5, "consent, identity, queue and two configs");
+    seeds
+}
+
+#[derive(Clone, Debug)]
+enum Mutation {
+    Flip(usize, u8),
+    Insert(usize, u8),
+    Delete(usize, usize),
+    Duplicate(usize, usize),
+    Splice(usize, usize, usize),
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    let at = any::<usize>();
+    prop_oneof![
+        (at, any::<u8>()).prop_map(|(a, b)| Mutation::Flip(a, b)),
+        (
+            at,
+            prop_oneof![
+                Just(b'{'),
+                Just(b'}'),
+                Just(b'['),
+                Just(b'"'),
+                Just(b','),
+                Just(b':'),
+                Just(b'\\'),
+                Just(b'0'),
+                any::<u8>()
+            ]
+        )
+            .prop_map(|(a, b)| Mutation::Insert(a, b)),
+        (at, 1..40usize).prop_map(|(a, n)| Mutation::Delete(a, n)),
+        (at, 1..60usize).prop_map(|(a, n)| Mutation::Duplicate(a, n)),
+        (any::<usize>(), at, 1..80usize).prop_map(|(s, a, n)| Mutation::Splice(s, a, n)),
+    ]
+}
+
+fn mutate(seeds: &[Vec<u8>], seed: usize, mutations: &[Mutation]) -> String {
+    let mut bytes = seeds[seed % seeds.len()].clone();
+    for m in mutations {
+        let len = bytes.len().max(1);
+        match *m {
+            Mutation::Flip(at, b) => {
+                if !bytes.is_empty() {
+                    bytes[at % len] ^= b;
+                }
+            }
+            Mutation::Insert(at, b) => bytes.insert(at % (bytes.len() + 1), b),
+            Mutation::Delete(at, n) => {
+                let start = at % len;
+                let end = (start + n).min(bytes.len());
+                bytes.drain(start.min(end)..end);
+            }
+            Mutation::Duplicate(at, n) => {
+                let start = at % len;
+                let end = (start + n).min(bytes.len());
+                let copy = bytes[start.min(end)..end].to_vec();
+                bytes.splice(end..end, copy);
+            }
+            Mutation::Splice(other, at, n) => {
+                let donor = &seeds[other % seeds.len()];
+                let from = at % donor.len().max(1);
+                let piece = donor[from..(from + n).min(donor.len())].to_vec();
+                let to = at % (bytes.len() + 1);
+                bytes.splice(to..to, piece);
+            }
+        }
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(2000),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    /// Byte-level mutations of valid stored documents and configs: every decoder answers
+    /// without panicking, and whatever it accepts round-trips through its encoder.
+    #[test]
+    fn decoders_survive_mutated_documents_and_what_they_accept_round_trips(
+        seed in any::<usize>(),
+        mutations in proptest::collection::vec(mutation(), 0..8),
+    ) {
+        let seeds = corpus();
+        let text = mutate(&seeds, seed, &mutations);
+        let config = Config::from_json(CONFIG).unwrap();
+        let catalog = &config.policy.catalog;
+
+        if let Some(state) = snapshot::decode_consent(&text, catalog, Timestamp::ZERO) {
+            let again = snapshot::encode_consent(&state, catalog);
+            prop_assert_eq!(snapshot::decode_consent(&again, catalog, Timestamp::ZERO), Some(state));
+        }
+        if let Some(identity) = snapshot::decode_identity(&text) {
+            let again = snapshot::encode_identity(&identity);
+            prop_assert_eq!(snapshot::decode_identity(&again), Some(identity));
+        }
+        if let Some(queue) = decode_queue(&text, catalog) {
+            for event in &queue.events {
+                let wire: Value = serde_json::from_str(&event.wire).expect("a kept event is JSON");
+                prop_assert_eq!(wire["id"].as_str(), Some(&event.id.0.to_hyphenated()[..]));
+            }
+            let (again, count) = encode_queue(queue.events.iter(), queue.saved_at, queue.hidden, usize::MAX);
+            prop_assert_eq!(count, queue.events.len());
+            prop_assert_eq!(decode_queue(&again, catalog).map(|q| q.events), Some(queue.events));
+        }
+        match Config::from_json(&text) {
+            Ok(parsed) => {
+                prop_assert!((1..=100).contains(&parsed.batch.flush_at));
+                prop_assert_eq!(Config::from_json(&text), Ok(parsed));
+            }
+            Err(error) => {
+                let message = error.message();
+                prop_assert!(message.starts_with("invalid config: "), "{}", message);
+            }
+        }
+        let _ = json::validate(&text, 16);
     }
 }

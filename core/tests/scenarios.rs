@@ -6,8 +6,8 @@ mod support;
 
 use consentry_core::limits::KEEPALIVE_BUDGET_BYTES;
 use consentry_core::{
-    Config, ConsentContext, ConsentError, Consentry, DropReason, Duration, EventInput, Notice,
-    PageInfo, SendOutcome, StorageKey, Timestamp,
+    Config, ConsentContext, ConsentError, Consentry, DropReason, Duration, EventInput, Liveness,
+    Notice, PageInfo, SendOutcome, StorageKey, Timestamp,
 };
 use support::{banner, entropy, status, Harness, CONFIG, FRESH, T0};
 
@@ -322,9 +322,27 @@ fn a_queue_saved_by_a_live_visible_page_is_left_alone() {
     let text = h.storage[&StorageKey::Queue(0)].clone();
     let mut other = Harness::with_seed(CONFIG, [5; 4]);
     other.now = h.now;
-    assert!(!other.sdk.adopt_queue(other.now, &text));
-    other.now = h.now.saturating_add(Duration::from_secs(86_400));
-    assert!(other.sdk.adopt_queue(other.now, &text));
+    let owner = h.sdk.peer_id();
+    assert!(!other
+        .sdk
+        .adopt_queue(other.now, &text, owner, Liveness::Unknown));
+    assert!(
+        !other
+            .sdk
+            .adopt_queue(other.now, &text, owner, Liveness::Alive),
+        "a live page's queue is never taken"
+    );
+    assert!(
+        other
+            .sdk
+            .adopt_queue(other.now, &text, owner, Liveness::Gone),
+        "a departed page's queue is taken at once"
+    );
+    let mut third = Harness::with_seed(CONFIG, [6; 4]);
+    third.now = h.now.saturating_add(Duration::from_secs(86_400));
+    assert!(third
+        .sdk
+        .adopt_queue(third.now, &text, owner, Liveness::Unknown));
 }
 
 #[test]
@@ -682,7 +700,12 @@ fn restore_erases_a_stored_identity_that_no_granted_purpose_covers_and_discards_
     );
     let mut sdk = Consentry::new(Config::from_json(CONFIG).unwrap(), now, entropy([1; 4]));
     sdk.restore(now, Some("garbage"), None);
-    assert!(sdk.adopt_queue(now, "{\"v\":1,\"saved_at\":\"no\"}"));
+    assert!(sdk.adopt_queue(
+        now,
+        "{\"v\":1,\"saved_at\":\"no\"}",
+        consentry_core::PeerId(1),
+        Liveness::Gone
+    ));
     let outputs: Vec<_> = std::iter::from_fn(|| sdk.poll_output()).collect();
     assert!(outputs.contains(&consentry_core::Output::Persist {
         key: StorageKey::Consent,

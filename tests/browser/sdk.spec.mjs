@@ -4,6 +4,7 @@
 
 import { test, expect, eventually } from '../support/fixtures.mjs';
 import { collectorClient } from '../support/collector.mjs';
+import { scanStorage } from '../support/storage-scan.mjs';
 
 const site = process.env.CONSENTRY_BROWSER_SITE;
 const endpoint = process.env.CONSENTRY_BROWSER_COLLECTOR;
@@ -118,31 +119,30 @@ test('429 with Retry-After is honoured before the next attempt', async ({ page }
   expect(Date.now() - started).toBeGreaterThanOrEqual(2000);
 });
 
-test('nothing touches storage before a choice; then only what the README lists', async ({ page }) => {
+test('what is stored follows the choices: the consent record, then the sealed identity while granted', async ({ page }) => {
   await start(page);
-  const keys = () => page.evaluate(() => Object.keys(localStorage).sort());
+  const areas = async () => (await page.evaluate(scanStorage)).areas;
   await page.evaluate(async () => {
     cx.track('no consent yet');
     cx.page();
     cx.identify('user-1');
     await cx.flush();
   });
-  expect(await keys()).toEqual([]);
+  expect(await areas()).toEqual([]);
   await page.evaluate(() => cx.setConsent({ analytics: false, advertising: false }));
-  expect(await keys()).toEqual(['consentry:v1:consent']);
-  await page.evaluate(() => cx.setConsent({ analytics: true }));
-  expect(await keys()).toEqual(['consentry:v1:consent', 'consentry:v1:identity']);
-  // Withdrawal rewrites the stored queue at once; until the withdrawal event is delivered it is
-  // all the queue holds. Once delivered, the queue is removed, and so is the identity.
-  await page.evaluate(() => cx.setConsent({ analytics: false }));
-  const queued = await page.evaluate(() =>
-    Object.keys(localStorage)
-      .filter((key) => key.startsWith('consentry:v1:queue:'))
-      .flatMap((key) => JSON.parse(localStorage.getItem(key)).events.map((entry) => entry.event.type)),
-  );
-  expect(queued.every((type) => type === 'consent_change')).toBe(true);
   await page.evaluate(() => cx.flush());
-  await eventually(async () => JSON.stringify(await keys()) === '["consentry:v1:consent"]');
+  expect((await areas()).filter((a) => a.startsWith('localStorage:'))).toEqual(['localStorage:consentry:v1:consent']);
+  expect(await areas()).not.toContain('indexedDB:consentry:v1/docs/identity');
+  await page.evaluate(() => cx.setConsent({ analytics: true }));
+  await eventually(async () => (await areas()).includes('indexedDB:consentry:v1/docs/identity'));
+  // Withdrawing everything erases the identity; once the withdrawal is delivered no queue is left.
+  await page.evaluate(() => cx.setConsent({ analytics: false }));
+  await page.evaluate(() => cx.flush());
+  await eventually(async () => {
+    const now = await areas();
+    return !now.includes('indexedDB:consentry:v1/docs/identity') && !now.some((a) => a.includes('/docs/queue:'));
+  });
+  expect((await areas()).filter((a) => a.startsWith('localStorage:'))).toEqual(['localStorage:consentry:v1:consent']);
 });
 
 test('storage that is denied falls back to memory and still delivers', async ({ page }) => {
@@ -160,7 +160,7 @@ test('storage that is denied falls back to memory and still delivers', async ({ 
     await cx.flush();
     return window.diagnostics;
   });
-  expect(diagnostics).toContainEqual({ type: 'storage', key: null, problem: 'unavailable' });
+  expect(diagnostics).toContainEqual({ type: 'storage', key: null, problem: 'unavailable', keeps: 'nothing' });
   await eventually(async () => names(await stored()).includes('with memory storage'));
 });
 
@@ -223,6 +223,7 @@ test('hostile input never throws and the next valid call works', async ({ page }
     attempt(() => cx.track('x'.repeat(10 * 1024 * 1024)));
     attempt(() => cx.track('array props', [1, 2]));
     attempt(() => cx.track('bad purposes', {}, { purposes: 'analytics' }));
+    attempt(() => cx.track('options that throw', {}, { get purposes() { throw new Error('no'); } }));
     attempt(() => cx.track('lone surrogate', { s: '\ud800' }));
     attempt(() => cx.identify(42));
     attempt(() => cx.track('valid after all that', { ok: true }));
@@ -237,6 +238,7 @@ test('hostile input never throws and the next valid call works', async ({ page }
     name_too_long: 1,
     unknown_purpose: 1,
     invalid_user_id: 1,
+    invalid_options: 1,
   });
   await eventually(async () => names(await stored()).includes('valid after all that'));
 });
@@ -294,7 +296,7 @@ test('unsent events survive a reload and arrive once, with the same ids', async 
     await cx.flush();
   });
   // Queue writes are coalesced (1 s); the reload's page hide would write at once anyway.
-  await eventually(() => page.evaluate(() => Object.keys(localStorage).some((key) => key.startsWith('consentry:v1:queue:'))));
+  await eventually(async () => (await page.evaluate(scanStorage)).areas.some((a) => a.includes('/docs/queue:')));
   // Leave while still offline (the page hide's keepalive send fails), then come back online.
   await page.goto('about:blank');
   await context.setOffline(false);

@@ -2,6 +2,7 @@
 // package from pkg/, the real collector over TLS with its SQLite store. A person's clicks, and
 // assertions on what the collector stored, never on what the page thinks it sent.
 
+import { scanStorage } from '../support/storage-scan.mjs';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -167,24 +168,14 @@ test('an event clicked right before the tab closes arrives by keepalive', async 
   await eventually(async () => names(await tracked()).includes('Product Added'));
 });
 
-test('offline, click, reload online: the same event id arrives, once', async ({ page, context }) => {
+test('offline, click, reload online: the stored event arrives, once', async ({ page, context }) => {
   await openDemo(page);
   await acceptAll(page);
   await context.setOffline(true);
   await page.getByTestId('view-tea-003').click();
   await flush(page);
-  const storedIds = () =>
-    page.evaluate(() =>
-      Object.keys(localStorage)
-        .filter((key) => key.startsWith('consentry:v1:queue:'))
-        .flatMap((key) => JSON.parse(localStorage.getItem(key)).events)
-        .filter((entry) => entry.event.name === 'Product Viewed')
-        .map((entry) => entry.event.id),
-    );
-  const [id] = await eventually(async () => {
-    const ids = await storedIds();
-    return ids.length === 1 && ids;
-  });
+  // The queue is sealed in IndexedDB: the test sees that it is there, not what it says.
+  await eventually(async () => (await page.evaluate(scanStorage)).areas.some((a) => a.includes('/docs/queue:')));
   expect(await tracked()).toEqual([]);
 
   await page.goto('about:blank');
@@ -194,7 +185,8 @@ test('offline, click, reload online: the same event id arrives, once', async ({ 
   await eventually(async () => names(await tracked()).includes('Product Viewed'));
   await flush(page);
   const viewed = (await tracked()).filter((e) => e.name === 'Product Viewed');
-  expect(viewed.map((e) => e.event_id)).toEqual([id]);
+  expect(viewed).toHaveLength(1);
+  // Restored from storage, so it is the event captured on the first page, with its id.
   expect(await page.evaluate(() => window.consentry.stats().restored)).toBe(1);
 });
 

@@ -17,6 +17,10 @@ use alloc::vec::Vec;
 /// How long a request may stay unanswered before it is treated as a network error.
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How much longer a follower waits for the leader's answer than the leader waits for the
+/// endpoint's, so the leader's timeout always answers first.
+pub const RELAY_GRACE: Duration = Duration::from_secs(5);
+
 /// Why a batch is in flight.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum FlightKind {
@@ -32,6 +36,8 @@ pub(super) struct Flight {
     pub(super) batch_id: BatchId,
     pub(super) kind: FlightKind,
     pub(super) events: Vec<QueuedEvent>,
+    /// Handed to the leading tab rather than sent by this one.
+    via_leader: bool,
     keepalive_bytes: usize,
     deadline: Timestamp,
 }
@@ -167,6 +173,28 @@ impl Delivery {
         next
     }
 
+    /// The batches handed to the leading tab and not answered yet.
+    pub(super) fn relayed(&self) -> Vec<BatchId> {
+        self.flights
+            .iter()
+            .filter(|f| f.via_leader)
+            .map(|f| f.batch_id)
+            .collect()
+    }
+
+    /// The endpoint itself cannot be asked now: the next regular send waits until `now + wait`,
+    /// with no failure counted.
+    pub(super) fn wait(&mut self, now: Timestamp, wait: Duration) {
+        self.flushing = false;
+        self.retry_not_before = Some(now.saturating_add(wait));
+    }
+
+    /// How long, from `now`, until a regular send may go (zero when it may now).
+    pub(super) fn backing_off_for(&self, now: Timestamp) -> Duration {
+        self.retry_not_before
+            .map_or(Duration::ZERO, |t| t.saturating_since(now))
+    }
+
     /// The batches whose answer is overdue at `now`.
     pub(super) fn timed_out(&self, now: Timestamp) -> Vec<BatchId> {
         self.flights
@@ -212,7 +240,8 @@ impl Delivery {
     }
 
     /// Takes events from the front of `queue` into one batch of at most `byte_limit` bytes,
-    /// records it as in flight and answers the transmission; `None` when not even one event fits.
+    /// records it as in flight (handed to the leading tab when `via_leader`) and answers the
+    /// transmission; `None` when not even one event fits.
     pub(super) fn assemble(
         &mut self,
         queue: &mut Queue,
@@ -220,6 +249,7 @@ impl Delivery {
         kind: FlightKind,
         byte_limit: usize,
         header: &BatchHeader<'_>,
+        via_leader: bool,
     ) -> Option<Transmission> {
         let mut body = wire::begin_batch(
             header.batch_id,
@@ -255,13 +285,20 @@ impl Delivery {
         // Keepalive only while the page is being hidden: Chromium counts a keepalive request
         // against the page's budget until its response body is consumed, so regular sends with
         // it starve each other in a burst.
-        let keepalive = kind == FlightKind::Unload && body.len() <= self.keepalive_budget();
+        let keepalive =
+            kind == FlightKind::Unload && !via_leader && body.len() <= self.keepalive_budget();
+        let timeout = if via_leader {
+            SEND_TIMEOUT.saturating_add(RELAY_GRACE)
+        } else {
+            SEND_TIMEOUT
+        };
         self.flights.push(Flight {
             batch_id: header.batch_id,
             kind,
             events,
+            via_leader,
             keepalive_bytes: if keepalive { body.len() } else { 0 },
-            deadline: now.saturating_add(SEND_TIMEOUT),
+            deadline: now.saturating_add(timeout),
         });
         Some(Transmission {
             batch_id: header.batch_id,

@@ -25,24 +25,31 @@ use crate::limits::{
     MAX_BATCH_BYTES, MAX_EVENT_BYTES, MAX_NAME_BYTES, MAX_PROPERTIES_BYTES, MAX_PROPERTIES_DEPTH,
     MAX_SNAPSHOT_BYTES, MAX_USER_ID_BYTES,
 };
-use crate::output::{Notice, Output};
+use crate::output::{Notice, Output, Persistence};
 use crate::policy::admit;
 use crate::privacy::PageInfo;
 use crate::purpose::PurposeSet;
 use crate::retry::{classify, SendOutcome, Verdict};
 use crate::snapshot::{self, Identity, StorageKey};
 use crate::stats::Stats;
+use crate::tabs::{Coordination, Election, Liveness, PeerId, Role};
 use crate::time::{Duration, Timestamp};
 use crate::wire::{self, EventFields};
 use alloc::string::String;
 use alloc::vec::Vec;
+use coordination::Sender;
 use delivery::{earliest, BatchHeader, Delivery, FlightKind};
 use queue::Queue;
+use relay::Relays;
 
+mod coordination;
 mod delivery;
 mod queue;
+mod relay;
 
-pub use delivery::SEND_TIMEOUT;
+pub use coordination::{ADOPTION_SCAN_INTERVAL, RELAY_RETRY, SCAN_AFTER_BYE};
+pub use delivery::{RELAY_GRACE, SEND_TIMEOUT};
+pub use relay::REMEMBERED_DELIVERIES;
 
 /// How long queue changes are coalesced before they are written to storage. Page hide, consent
 /// withdrawal and adoption write at once.
@@ -78,6 +85,17 @@ pub struct Consentry {
     /// How many queue slots are stored (slot `n` holds the `n`-th identity's unsent events).
     stored_slots: u8,
     snapshot_budget: usize,
+    /// What the shell can keep across page loads.
+    persistence: Persistence,
+    /// This page among the site's tabs, and how they decide who sends.
+    me: PeerId,
+    coordination: Coordination,
+    role: Role,
+    election: Election,
+    next_hello: Option<Timestamp>,
+    next_scan: Option<Timestamp>,
+    /// What this page sends for other tabs while it leads.
+    relays: Relays,
     outputs: Vec<Output>,
     stats: Stats,
 }
@@ -100,7 +118,15 @@ impl Consentry {
         let mut rng = Rng::from_entropy(&seed);
         let consent = ConsentState::new(config.policy.catalog.len(), now);
         let granted = consent.granted(&config.policy.catalog);
+        let me = PeerId(rng.next_u64());
         Consentry {
+            me,
+            coordination: Coordination::Alone,
+            role: Role::Undecided,
+            election: Election::new(me, now),
+            next_hello: None,
+            next_scan: None,
+            relays: Relays::default(),
             anonymous_id: AnonymousId(rng.uuid()),
             rng,
             consent,
@@ -117,6 +143,7 @@ impl Consentry {
             persist_deadline: None,
             stored_slots: 0,
             snapshot_budget: MAX_SNAPSHOT_BYTES,
+            persistence: Persistence::Everything,
             outputs: Vec::new(),
             stats: Stats::default(),
         }
@@ -211,10 +238,12 @@ impl Consentry {
 
     /// When the shell should call [`Consentry::handle_timeout`] next, if at all.
     pub fn poll_timeout(&self) -> Option<Timestamp> {
-        let delivery = self
-            .delivery
-            .next_deadline(!self.queue.is_empty(), self.online && self.started);
-        earliest(delivery, self.persist_deadline)
+        let sending = self.online && self.started && self.sender().is_some();
+        let delivery = self.delivery.next_deadline(!self.queue.is_empty(), sending);
+        earliest(
+            earliest(delivery, self.persist_deadline),
+            self.coordination_deadline(),
+        )
     }
 
     // ----- inputs -----
@@ -245,16 +274,38 @@ impl Consentry {
         self.update_identity_storage();
     }
 
-    /// Offers a queue stored under another page's key. Returns whether it was taken over (or was
-    /// unreadable), in which case the shell removes that key.
-    pub fn adopt_queue(&mut self, now: Timestamp, text: &str) -> bool {
+    /// Offers a queue that the page `owner` stored, with what the shell knows of whether that
+    /// page is still open. Only the page that sends adopts, and only the queues of pages that
+    /// are gone (by their page lock, or by their heartbeats; where neither can tell, a queue
+    /// saved while hidden or at least [`ABANDONED_AFTER`] ago). Events it holds, and relayed
+    /// events it delivered lately, are not taken twice. Returns whether the queue was taken
+    /// over (or was unreadable), in which case the shell removes it.
+    pub fn adopt_queue(
+        &mut self,
+        now: Timestamp,
+        text: &str,
+        owner: PeerId,
+        liveness: Liveness,
+    ) -> bool {
+        if owner == self.me || self.role() != Role::Leader {
+            return false;
+        }
+        let liveness = match self.coordination {
+            Coordination::Heartbeats if self.election.is_alive(owner, now) => Liveness::Alive,
+            Coordination::Heartbeats => Liveness::Gone,
+            Coordination::Locks | Coordination::Alone => liveness,
+        };
+        if liveness == Liveness::Alive {
+            return false;
+        }
         let Some(stored) = snapshot::decode_queue(text, &self.config.policy.catalog) else {
             self.notify(Notice::StorageDiscarded {
                 key: StorageKey::Queue(0),
             });
             return true;
         };
-        if !stored.hidden && now.saturating_since(stored.saved_at) < ABANDONED_AFTER {
+        let abandoned = stored.hidden || now.saturating_since(stored.saved_at) >= ABANDONED_AFTER;
+        if liveness == Liveness::Unknown && !abandoned {
             return false;
         }
         if stored.discarded > 0 {
@@ -264,7 +315,10 @@ impl Consentry {
         }
         let mut adopted = Vec::with_capacity(stored.events.len());
         for event in stored.events {
-            if self.holds(event.id) || adopted.iter().any(|e: &QueuedEvent| e.id == event.id) {
+            if self.holds(event.id)
+                || self.relayed_and_delivered(event.id)
+                || adopted.iter().any(|e: &QueuedEvent| e.id == event.id)
+            {
                 continue;
             }
             self.stats.restored += 1;
@@ -426,6 +480,7 @@ impl Consentry {
 
     /// The timer fired.
     pub fn handle_timeout(&mut self, now: Timestamp) {
+        self.coordination_timeout(now);
         for batch_id in self.delivery.timed_out(now) {
             self.handle_send_result(now, batch_id, SendOutcome::NetworkError);
         }
@@ -437,6 +492,10 @@ impl Consentry {
 
     /// The outcome of a [`Transmission`](crate::Transmission). Unknown or late batch ids are ignored.
     pub fn handle_send_result(&mut self, now: Timestamp, batch_id: BatchId, outcome: SendOutcome) {
+        if self.answer_relayed(now, batch_id, outcome) {
+            self.maybe_send(now);
+            return;
+        }
         let Some(flight) = self.delivery.settle(batch_id) else {
             return;
         };
@@ -481,9 +540,24 @@ impl Consentry {
                 }
                 let status = match outcome {
                     SendOutcome::Status { code, .. } => Some(code),
-                    SendOutcome::NetworkError => None,
+                    SendOutcome::NetworkError | SendOutcome::Deferred { .. } => None,
                 };
                 self.notify(Notice::RetryScheduled { status, delay });
+            }
+            Verdict::Wait(wait) => {
+                let mut retry = Vec::with_capacity(flight.events.len());
+                for event in flight.events {
+                    match self.still_sendable(now, &event) {
+                        Ok(()) => retry.push(event),
+                        Err(reason) => self.drop_events(reason, 1),
+                    }
+                }
+                self.queue.requeue_front(retry);
+                self.trim_overflow();
+                self.delivery.wait(now, wait);
+                if !self.queue.is_empty() {
+                    self.delivery.queue_refilled(now);
+                }
             }
         }
         self.schedule_persist(now);
@@ -500,9 +574,15 @@ impl Consentry {
             }
             return;
         }
-        if self.online && self.started && !self.delivery.asked_to_wait(now) {
+        let sender = self.sender();
+        if self.online && self.started && !self.delivery.asked_to_wait(now) && sender.is_some() {
             while !self.queue.is_empty() {
-                let budget = self.delivery.keepalive_budget();
+                // What goes to the endpoint fits the keepalive budget; what goes to the
+                // leading tab has no such limit.
+                let budget = match sender {
+                    Some(Sender::Itself) => self.delivery.keepalive_budget(),
+                    _ => MAX_BATCH_BYTES,
+                };
                 if !self.send_batch(now, FlightKind::Unload, budget) {
                     break;
                 }
@@ -535,6 +615,15 @@ impl Consentry {
         }
     }
 
+    /// The browser offers less storage than the SDK uses (say at start): what it cannot keep
+    /// is kept in memory, never written elsewhere, and the page hears it once.
+    pub fn handle_storage_unavailable(&mut self, _now: Timestamp, keeps: Persistence) {
+        if keeps != self.persistence {
+            self.persistence = keeps;
+            self.notify(Notice::StorageUnavailable { keeps });
+        }
+    }
+
     /// Restoring and the replay of the calls the page made while the SDK loaded are done:
     /// sending may begin. Until then nothing is sent, so a withdrawal made early purges first.
     pub fn handle_start(&mut self, now: Timestamp) {
@@ -547,7 +636,9 @@ impl Consentry {
     pub fn handle_flush(&mut self, now: Timestamp) {
         self.delivery.start_flush();
         self.maybe_send(now);
-        if !self.delivery.regular_in_flight() {
+        // While the page's role among the tabs is not known yet (it is a moment), the flush
+        // waits for it rather than finishing with nothing sent.
+        if !self.delivery.regular_in_flight() && self.sender().is_some() {
             self.delivery.stop_flush();
         }
     }
@@ -566,7 +657,9 @@ impl Consentry {
     }
 
     fn persist(&mut self, key: StorageKey, value: Option<String>) {
-        self.outputs.push(Output::Persist { key, value });
+        if self.persistence.keeps(key) {
+            self.outputs.push(Output::Persist { key, value });
+        }
     }
 
     fn discard_stored(&mut self, key: StorageKey) {
@@ -860,8 +953,11 @@ impl Consentry {
     }
 
     fn maybe_send(&mut self, now: Timestamp) {
-        let can_send =
-            self.online && self.started && !self.queue.is_empty() && self.delivery.may_send(now);
+        let can_send = self.online
+            && self.started
+            && self.sender().is_some()
+            && !self.queue.is_empty()
+            && self.delivery.may_send(now);
         if can_send
             && self
                 .delivery
@@ -886,14 +982,25 @@ impl Consentry {
             api_key: &self.config.api_key,
             consent_state: &self.wire_consent(),
         };
+        let via_leader = self.sender() == Some(Sender::Leader);
         let Some(transmission) =
             self.delivery
-                .assemble(&mut self.queue, now, kind, byte_limit, &header)
+                .assemble(&mut self.queue, now, kind, byte_limit, &header, via_leader)
         else {
             return false;
         };
         self.stats.batches_sent += 1;
-        self.outputs.push(Output::Send(transmission));
+        self.outputs.push(if via_leader {
+            Output::Broadcast(
+                crate::tabs::Message::Relay {
+                    from: self.me,
+                    body: transmission.body,
+                }
+                .encode(),
+            )
+        } else {
+            Output::Send(transmission)
+        });
         true
     }
 }

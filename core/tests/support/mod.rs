@@ -10,8 +10,8 @@
 
 use consentry_core::limits::{KEEPALIVE_BUDGET_BYTES, MAX_BATCH_BYTES, MAX_BATCH_EVENTS};
 use consentry_core::{
-    Config, ConsentContext, Consentry, DropReason, Entropy, EventId, EventInput, Notice, Output,
-    SendOutcome, StorageKey, Timestamp, Transmission,
+    Config, ConsentContext, Consentry, DropReason, Entropy, EventId, EventInput, Liveness, Notice,
+    Output, SendOutcome, StorageKey, Timestamp, Transmission,
 };
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -116,6 +116,10 @@ pub struct Harness {
     pub storage: BTreeMap<StorageKey, String>,
     /// Every storage write and removal the machine asked for, in order.
     pub persists: Vec<StorageKey>,
+    /// Messages for the other tabs, not yet delivered.
+    pub broadcasts: Vec<String>,
+    /// How many times the machine asked to be offered other pages' queues.
+    pub adoption_requests: usize,
     pub notices: Vec<Notice>,
 }
 
@@ -141,6 +145,8 @@ impl Harness {
             pending: Vec::new(),
             storage: BTreeMap::new(),
             persists: Vec::new(),
+            broadcasts: Vec::new(),
+            adoption_requests: 0,
             notices: Vec::new(),
         };
         harness.drain();
@@ -175,9 +181,10 @@ impl Harness {
             .filter(|(key, _)| matches!(key, StorageKey::Queue(_)))
             .map(|(key, text)| (*key, text.clone()))
             .collect();
+        let owner = self.sdk.peer_id();
         for (key, queue) in queues {
             let now = next.now;
-            if next.sdk.adopt_queue(now, &queue) {
+            if next.sdk.adopt_queue(now, &queue, owner, Liveness::Gone) {
                 next.storage.remove(&key);
             }
             next.drain();
@@ -205,6 +212,8 @@ impl Harness {
                     self.storage.remove(&key);
                 }
                 Output::Notify(notice) => self.notices.push(notice),
+                Output::Broadcast(message) => self.broadcasts.push(message),
+                Output::AdoptQueues => self.adoption_requests += 1,
             }
         }
     }
