@@ -5,6 +5,7 @@
 //! the load benchmark build settings directly. [`Settings::check`] holds the rules that do not fit
 //! one flag, such as "plain HTTP only on a loopback address".
 
+use crate::commands::Command;
 use crate::keys::{AdminToken, ApiKeyEntry, ApiKeys, KeyError};
 use crate::origin::{Origin, OriginPolicy};
 use clap::Parser;
@@ -15,14 +16,29 @@ use std::time::Duration;
 
 /// `consentry-collector`: the Consentry ingestion endpoint.
 #[derive(Parser, Clone, Debug)]
-#[command(name = "consentry-collector", version, about, long_about = None)]
+#[command(
+    name = "consentry-collector",
+    version,
+    about,
+    long_about = None,
+    subcommand_negates_reqs = true
+)]
 pub struct Cli {
+    /// A tool to run instead of the server (`token`, `audit`).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Address to listen on.
     #[arg(long, env = "CONSENTRY_LISTEN", default_value = "127.0.0.1:8444")]
     pub listen: SocketAddr,
 
     /// Directory for the database, the local certificates and the generated admin token.
-    #[arg(long, env = "CONSENTRY_DATA_DIR", default_value = ".data/collector")]
+    #[arg(
+        long,
+        env = "CONSENTRY_DATA_DIR",
+        default_value = ".data/collector",
+        global = true
+    )]
     pub data_dir: PathBuf,
 
     /// PEM certificate chain to serve (with --tls-key); without both, a local CA is used.

@@ -249,12 +249,9 @@ pub fn write_private(path: &Path, contents: &[u8]) -> io::Result<()> {
     fs::rename(&temp, path)
 }
 
-/// Whether `a == b`, in time that depends only on their lengths.
+/// Whether `a == b`, in time that depends only on their lengths (`subtle`).
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    subtle::ConstantTimeEq::ct_eq(a, b).into()
 }
 
 #[cfg(test)]

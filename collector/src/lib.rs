@@ -25,15 +25,20 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod api;
+pub mod audit;
 pub mod body;
+pub mod clock;
+pub mod commands;
 pub mod config;
 pub mod consent_check;
 pub mod faults;
 pub mod keys;
 pub mod origin;
+pub mod roles;
 pub mod server;
 pub mod store;
 pub mod tls;
+pub mod tokens;
 pub mod validate;
 pub mod wire;
 

@@ -5,7 +5,9 @@
 //! by ALPN). Shutdown stops accepting, asks every connection to finish its in-flight requests
 //! (bounded by [`Settings::shutdown_grace`]), then closes the database (WAL checkpoint).
 
+use crate::api::routes::RouteInfo;
 use crate::api::{self, App, DropConnection};
+use crate::audit::{NewAuditEntry, SYSTEM_ACTOR};
 use crate::config::{ConfigError, Settings, Transport};
 use crate::consent_check::SalePurposes;
 use crate::faults::FaultQueue;
@@ -108,6 +110,8 @@ pub struct Running {
     pub admin_token_source: AdminTokenSource,
     /// The environments API keys write to.
     pub environments: Vec<String>,
+    /// Every route it serves, with who may call it.
+    pub routes: Vec<RouteInfo>,
     shutdown: oneshot::Sender<()>,
     task: JoinHandle<Result<(), StopError>>,
 }
@@ -148,6 +152,10 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         .local_addr()
         .map_err(|e| StartError::Bind(settings.listen, e))?;
     let (store, closer) = Store::open(&dir.join(DATABASE_FILE)).map_err(StartError::Store)?;
+    store
+        .audit(system_entry("collector.start"))
+        .await
+        .map_err(StartError::Store)?;
 
     let environments = settings
         .api_keys
@@ -156,7 +164,7 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         .map(str::to_owned)
         .collect();
     let app = Arc::new(App {
-        store,
+        store: store.clone(),
         api_keys: settings.api_keys,
         admin_token,
         ingest_origins: settings.ingest_origins,
@@ -170,13 +178,14 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
     let acceptor = tls
         .as_ref()
         .map(|t| TlsAcceptor::from(Arc::clone(&t.server_config)));
+    let (router, routes) = api::router(Arc::clone(&app));
     let task = tokio::spawn(serve(
         listener,
-        api::router(app),
+        router,
         acceptor,
         shutdown_rx,
         settings.shutdown_grace,
-        closer,
+        (store, closer),
     ));
     tracing::info!(address = %local_addr, scheme, "listening");
     Ok(Running {
@@ -187,6 +196,7 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         ca_path: tls.and_then(|t| t.ca_path),
         admin_token_source,
         environments,
+        routes,
         shutdown,
         task,
     })
@@ -212,7 +222,7 @@ async fn serve(
     tls: Option<TlsAcceptor>,
     mut shutdown: oneshot::Receiver<()>,
     grace: Duration,
-    closer: StoreCloser,
+    (store, closer): (Store, StoreCloser),
 ) -> Result<(), StopError> {
     let graceful = GracefulShutdown::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -267,7 +277,22 @@ async fn serve(
             "drain timed out; abandoning the remaining connections"
         ),
     }
+    if let Err(e) = store.audit(system_entry("collector.stop")).await {
+        tracing::error!(error = %e, "cannot record the stop in the audit log");
+    }
     closer.close().await.map_err(StopError::Store)
+}
+
+/// An audit entry for what the collector does by itself.
+fn system_entry(action: &str) -> NewAuditEntry {
+    NewAuditEntry {
+        at_ms: crate::clock::now_ms(),
+        actor: SYSTEM_ACTOR.to_owned(),
+        role: SYSTEM_ACTOR.to_owned(),
+        action: action.to_owned(),
+        target: env!("CARGO_PKG_VERSION").to_owned(),
+        outcome: "ok".to_owned(),
+    }
 }
 
 async fn serve_connection<I>(

@@ -22,7 +22,6 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Response marker: what one batch did, for the request log.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -186,7 +185,7 @@ fn prepare(
         consent_state: json(&batch.consent_state)?,
         batch_id: batch.batch_id,
         environment,
-        received_at_ms: now_ms(),
+        received_at_ms: u64::try_from(crate::clock::now_ms()).unwrap_or(0),
         sent_at_ms: batch.sent_at,
         sdk_name: batch.sdk.name,
         sdk_version: batch.sdk.version,
@@ -204,12 +203,6 @@ fn json<T: Serialize>(value: &T) -> Result<String, ApiError> {
             format!("cannot encode: {e}"),
         )
     })
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 fn fault_response(fault: Fault) -> Response {

@@ -1,16 +1,20 @@
-//! The HTTP API: routes, shared state and the markers middleware reads off responses.
+//! The HTTP API: routes, shared state and the markers middleware reads off responses. Every
+//! layer is stacked here, in [`router`].
 //!
 //! | route | who | what |
 //! | --- | --- | --- |
-//! | `POST /v1/batch` | browsers (CORS: `--allow-origin`), servers | ingest a batch |
-//! | `GET /v1/events`, `GET /v1/stats` | admin token (CORS: `--admin-origin`) | read what was stored |
-//! | `POST`/`DELETE /v1/admin/faults`, `POST /v1/admin/reset` | admin, `--fault-injection` only | tests |
+//! | `POST /v1/batch` | browsers (CORS: `--allow-origin`), servers; API key | ingest a batch |
+//! | `GET /v1/events`, `GET /v1/stats` | `viewer`, `editor`, `admin` | read what was stored |
+//! | `GET /v1/audit` | `admin` | the audit log |
+//! | `POST`/`GET /v1/tokens`, `DELETE /v1/tokens/{id}` | `admin` | tokens |
+//! | `POST`/`DELETE /v1/admin/faults`, `POST /v1/admin/reset` | `admin`, `--fault-injection` only | tests |
 //! | `GET /healthz` | anyone | liveness |
 //!
-//! Layers, outermost first: request log → (ingestion) rejection counter → CORS →
-//! (admin) bearer auth → handler.
+//! Layers, outermost first: request log → (ingestion) rejection counter → CORS → handler;
+//! (token routes) CORS → audit → bearer auth and role → handler.
 
 mod admin;
+mod audit;
 mod auth;
 mod cors;
 mod error;
@@ -18,6 +22,8 @@ mod ingest;
 mod log;
 mod read;
 mod rejections;
+pub mod routes;
+mod tokens;
 
 pub use error::ApiError;
 pub use ingest::IngestOutcome;
@@ -26,11 +32,14 @@ use crate::consent_check::SalePurposes;
 use crate::faults::FaultQueue;
 use crate::keys::{AdminToken, ApiKeys};
 use crate::origin::OriginPolicy;
+use crate::roles::Permission;
 use crate::store::Store;
+use axum::http::Method;
 use axum::http::StatusCode;
 use axum::middleware::{from_fn, from_fn_with_state};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
+use routes::{Access, RouteInfo, Routes};
 use std::sync::Arc;
 
 /// What every handler shares.
@@ -63,46 +72,117 @@ pub struct DropConnection;
 #[derive(Clone, Copy, Debug)]
 pub struct InjectedFault;
 
-/// The whole API over `app`.
-pub fn router(app: Arc<App>) -> Router {
-    let ingest = Router::new()
-        .route("/v1/batch", post(ingest::handle).options(no_content))
+/// The whole API over `app`, and the table of its routes.
+pub fn router(app: Arc<App>) -> (Router, Vec<RouteInfo>) {
+    let (ingest, mut table) = Routes::new(Arc::clone(&app))
+        .add(
+            Method::POST,
+            "/v1/batch",
+            Access::ApiKey,
+            "batch.ingest",
+            post(ingest::handle),
+        )
+        .finish();
+    let ingest = ingest
         .route_layer(from_fn_with_state(Arc::clone(&app), cors::ingest))
         .route_layer(from_fn_with_state(Arc::clone(&app), rejections::count));
 
-    let mut admin = Router::new()
-        .route("/v1/events", get(read::events).options(no_content))
-        .route("/v1/stats", get(read::stats).options(no_content));
+    let read = Access::Token(Permission::ReadData);
+    let tokens = Access::Token(Permission::ManageTokens);
+    let mut admin = Routes::new(Arc::clone(&app))
+        .add(
+            Method::GET,
+            "/v1/events",
+            read,
+            "events.read",
+            get(read::events),
+        )
+        .add(
+            Method::GET,
+            "/v1/stats",
+            read,
+            "stats.read",
+            get(read::stats),
+        )
+        .add(
+            Method::GET,
+            "/v1/audit",
+            Access::Token(Permission::ReadAudit),
+            "audit.read",
+            get(read::audit),
+        )
+        .add(
+            Method::POST,
+            "/v1/tokens",
+            tokens,
+            "token.create",
+            post(tokens::create),
+        )
+        .add(
+            Method::GET,
+            "/v1/tokens",
+            tokens,
+            "token.list",
+            get(tokens::list),
+        )
+        .add(
+            Method::DELETE,
+            "/v1/tokens/{id}",
+            tokens,
+            "token.revoke",
+            delete(tokens::revoke),
+        );
     if app.faults.is_some() {
+        let test = Access::Token(Permission::TestControls);
         admin = admin
-            .route(
+            .add(
+                Method::POST,
                 "/v1/admin/faults",
-                post(admin::set_faults)
-                    .delete(admin::clear_faults)
-                    .options(no_content),
+                test,
+                "faults.set",
+                post(admin::set_faults),
             )
-            .route("/v1/admin/reset", post(admin::reset).options(no_content));
+            .add(
+                Method::DELETE,
+                "/v1/admin/faults",
+                test,
+                "faults.clear",
+                delete(admin::clear_faults),
+            )
+            .add(
+                Method::POST,
+                "/v1/admin/reset",
+                test,
+                "data.reset",
+                post(admin::reset),
+            );
     }
-    let admin = admin
-        .route_layer(from_fn_with_state(Arc::clone(&app), auth::require_admin))
-        .route_layer(from_fn_with_state(Arc::clone(&app), cors::admin));
+    let (admin, admin_table) = admin.finish();
+    table.extend(admin_table);
+    let admin = admin.route_layer(from_fn_with_state(Arc::clone(&app), cors::admin));
 
-    Router::new()
-        .route("/healthz", get(healthz))
+    let (public, public_table) = Routes::new(Arc::clone(&app))
+        .add(
+            Method::GET,
+            "/healthz",
+            Access::Public,
+            "health",
+            get(healthz),
+        )
+        .finish();
+    table.extend(public_table);
+
+    let router = public
         .merge(ingest)
         .merge(admin)
         .fallback(not_found)
         .with_state(app)
-        .layer(from_fn(log::requests))
+        .layer(from_fn(log::requests));
+    (router, table)
 }
 
 async fn healthz() -> &'static str {
     "ok"
-}
-
-/// `OPTIONS` without an `Origin` (not a CORS preflight).
-async fn no_content() -> StatusCode {
-    StatusCode::NO_CONTENT
 }
 
 async fn not_found() -> ApiError {

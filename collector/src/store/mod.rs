@@ -10,9 +10,17 @@
 //! atomic, and none is acknowledged before the COMMIT that makes it durable. A full channel
 //! makes handlers wait: back-pressure instead of unbounded memory.
 
+mod access;
+mod direct;
 mod queries;
 mod schema;
 mod worker;
+
+pub use direct::Database;
+
+use crate::audit::{AuditEntry, NewAuditEntry};
+use crate::tokens::{Principal, TokenRecord};
+use rusqlite::Connection;
 
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -210,18 +218,47 @@ impl PendingCounters {
     }
 }
 
+/// A write: run inside the group's transaction (in its own SAVEPOINT), answered after COMMIT.
+trait WriteOp: Send {
+    /// Runs the write; an error rolls back its savepoint.
+    fn apply(&mut self, conn: &Connection) -> Result<(), StoreError>;
+    /// Answers the caller once the group is committed (or failed with `committed`'s error).
+    fn answer(self: Box<Self>, committed: Result<(), StoreError>);
+}
+
+struct Op<T, F> {
+    run: Option<F>,
+    result: Option<Result<T, StoreError>>,
+    reply: oneshot::Sender<Result<T, StoreError>>,
+}
+
+impl<T: Send, F: FnOnce(&Connection) -> Result<T, StoreError> + Send> WriteOp for Op<T, F> {
+    fn apply(&mut self, conn: &Connection) -> Result<(), StoreError> {
+        let result = match self.run.take() {
+            Some(run) => run(conn),
+            None => Err(StoreError::Closed),
+        };
+        let outcome = result.as_ref().map(|_| ()).map_err(Clone::clone);
+        self.result = Some(result);
+        outcome
+    }
+
+    fn answer(self: Box<Self>, committed: Result<(), StoreError>) {
+        let result = match (committed, self.result) {
+            (Err(e), _) => Err(e),
+            (Ok(()), Some(result)) => result,
+            (Ok(()), None) => Err(StoreError::Closed),
+        };
+        let _ = self.reply.send(result);
+    }
+}
+
+/// A read: answers on its own channel.
+type ReadOp = Box<dyn FnOnce(&Connection) + Send>;
+
 enum Command {
-    Ingest(
-        Box<NewBatch>,
-        oneshot::Sender<Result<IngestCounts, StoreError>>,
-    ),
-    Reset(oneshot::Sender<Result<(), StoreError>>),
-    Events {
-        since: i64,
-        limit: u32,
-        reply: oneshot::Sender<Result<EventsPage, StoreError>>,
-    },
-    Stats(oneshot::Sender<Result<Stats, StoreError>>),
+    Write(Box<dyn WriteOp>),
+    Read(ReadOp),
     /// Wakes the thread to write pending counters.
     Flush,
     Close(oneshot::Sender<Result<(), StoreError>>),
@@ -261,42 +298,100 @@ impl Store {
         ))
     }
 
-    async fn ask<T>(
-        &self,
-        command: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Command,
-    ) -> Result<T, StoreError> {
+    async fn send(&self, command: Command) -> Result<(), StoreError> {
+        self.tx.send(command).await.map_err(|_| StoreError::Closed)
+    }
+
+    /// Runs `run` in the next group's transaction; answers after COMMIT.
+    async fn write<T, F>(&self, run: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
         let (reply, answer) = oneshot::channel();
-        self.tx
-            .send(command(reply))
-            .await
-            .map_err(|_| StoreError::Closed)?;
+        let op = Op {
+            run: Some(run),
+            result: None,
+            reply,
+        };
+        self.send(Command::Write(Box::new(op))).await?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs `run` on the store thread after the group's writes.
+    async fn read<T, F>(&self, run: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Read(Box::new(move |conn| {
+            let _ = reply.send(run(conn));
+        })))
+        .await?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
     /// Stores a batch in one transaction; returns after COMMIT.
     pub async fn ingest(&self, batch: NewBatch) -> Result<IngestCounts, StoreError> {
-        self.ask(|reply| Command::Ingest(Box::new(batch), reply))
+        self.write(move |conn| queries::insert_batch(conn, &batch))
             .await
     }
 
     /// Events with `seq > since`, at most `limit`, oldest first.
     pub async fn events(&self, since: i64, limit: u32) -> Result<EventsPage, StoreError> {
-        self.ask(|reply| Command::Events {
-            since,
-            limit,
-            reply,
-        })
-        .await
+        self.read(move |conn| queries::events(conn, since, limit))
+            .await
     }
 
     /// Counts of what is stored and what was refused or rejected.
     pub async fn stats(&self) -> Result<Stats, StoreError> {
-        self.ask(Command::Stats).await
+        // The thread folds pending rejection counts into its group before answering reads.
+        self.read(queries::stats).await
     }
 
-    /// Deletes every batch, event, consent change and counter.
+    /// Deletes every batch, event, consent change and counter (not tokens, not the audit log).
     pub async fn reset(&self) -> Result<(), StoreError> {
-        self.ask(Command::Reset).await
+        self.write(queries::reset).await
+    }
+
+    /// Appends an audit entry; returns after COMMIT.
+    pub async fn audit(&self, entry: NewAuditEntry) -> Result<AuditEntry, StoreError> {
+        self.write(move |conn| access::append_audit(conn, entry))
+            .await
+    }
+
+    /// Audit entries with `seq > since`, oldest first.
+    pub async fn audit_page(&self, since: i64, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+        self.read(move |conn| access::audit_page(conn, since, limit))
+            .await
+    }
+
+    /// The live token whose secret has this SHA-256.
+    pub async fn find_token(&self, hash: String) -> Result<Option<Principal>, StoreError> {
+        self.read(move |conn| access::find_token(conn, &hash)).await
+    }
+
+    /// Stores a token (the API's audit layer records the request).
+    pub async fn create_token(&self, token: TokenRecord) -> Result<(), StoreError> {
+        self.write(move |conn| access::insert_token(conn, &token))
+            .await
+    }
+
+    /// Every token, revoked ones included.
+    pub async fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        self.read(access::list_tokens).await
+    }
+
+    /// Revokes a live token; `false` if there is none with this id.
+    pub async fn revoke_token(&self, id: String, now_ms: i64) -> Result<bool, StoreError> {
+        self.write(move |conn| access::revoke_token(conn, &id, now_ms))
+            .await
+    }
+
+    /// How many entries the audit log holds.
+    pub async fn audit_length(&self) -> Result<i64, StoreError> {
+        self.read(access::audit_length).await
     }
 
     /// Counts a rejected ingestion request; never waits.

@@ -7,7 +7,6 @@
 use super::StoreError;
 use rusqlite::Connection;
 use std::path::Path;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Migration `i` brings the schema from version `i` to `i + 1`. Append only.
 const MIGRATIONS: &[&str] = &[
@@ -48,6 +47,26 @@ const MIGRATIONS: &[&str] = &[
         name  TEXT    PRIMARY KEY,
         value INTEGER NOT NULL
     ) WITHOUT ROWID;",
+    // 2: tokens (only their hashes) and the hash-chained audit log.
+    "CREATE TABLE tokens (
+        id            TEXT    PRIMARY KEY,
+        name          TEXT    NOT NULL,
+        role          TEXT    NOT NULL,
+        hash          TEXT    NOT NULL UNIQUE,
+        created_at_ms INTEGER NOT NULL,
+        revoked_at_ms INTEGER
+    );
+    CREATE TABLE audit_log (
+        seq       INTEGER PRIMARY KEY,
+        at_ms     INTEGER NOT NULL,
+        actor     TEXT    NOT NULL,
+        role      TEXT    NOT NULL,
+        action    TEXT    NOT NULL,
+        target    TEXT    NOT NULL,
+        outcome   TEXT    NOT NULL,
+        prev_hash TEXT    NOT NULL,
+        hash      TEXT    NOT NULL
+    );",
 ];
 
 /// The schema version this build writes.
@@ -89,9 +108,7 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
             known: SCHEMA_VERSION,
         });
     }
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let now = crate::clock::now_ms();
     for (version, sql) in (1..)
         .zip(MIGRATIONS)
         .skip(usize::try_from(current).unwrap_or(0))

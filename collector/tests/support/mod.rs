@@ -2,6 +2,7 @@
 //! and batches built from the golden fixture.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod binary;
 pub mod client;
 
 use client::{Connection, Reply, TlsClient};
@@ -73,6 +74,51 @@ pub fn settings(dir: &Path) -> Settings {
     settings
 }
 
+/// Sends one request to `addr` on a new connection; `Err` if it closed without a response.
+pub async fn try_send_to(
+    addr: SocketAddr,
+    tls: Option<&TlsClient>,
+    method: Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<Bytes>,
+) -> Result<Reply, hyper::Error> {
+    let mut request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", addr.to_string());
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let request = request.body(Full::new(body.into())).unwrap();
+    let mut connection = Connection::open(addr, tls).await.unwrap();
+    connection.send(request).await
+}
+
+/// A request with `Authorization: Bearer <token>` to `addr` (plain HTTP).
+pub async fn bearer_to(
+    addr: SocketAddr,
+    token: &str,
+    method: Method,
+    path: &str,
+    body: &str,
+) -> Reply {
+    let bearer = format!("Bearer {token}");
+    try_send_to(
+        addr,
+        None,
+        method,
+        path,
+        &[
+            ("authorization", &bearer),
+            ("content-type", "application/json"),
+        ],
+        body.to_owned(),
+    )
+    .await
+    .unwrap()
+}
+
 /// A running collector on a temporary data directory.
 pub struct TestServer {
     /// Where it listens.
@@ -119,18 +165,12 @@ impl TestServer {
         headers: &[(&str, &str)],
         body: impl Into<Bytes>,
     ) -> Result<Reply, hyper::Error> {
-        let mut request = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("host", self.addr.to_string());
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let request = request.body(Full::new(body.into())).unwrap();
-        let mut connection = Connection::open(self.addr, self.tls.as_ref())
-            .await
-            .unwrap();
-        connection.send(request).await
+        try_send_to(self.addr, self.tls.as_ref(), method, path, headers, body).await
+    }
+
+    /// The routes the server registered.
+    pub fn routes(&self) -> &[consentry_collector::api::routes::RouteInfo] {
+        &self.running.as_ref().unwrap().routes
     }
 
     /// Sends one request and expects a response.
@@ -159,7 +199,12 @@ impl TestServer {
 
     /// An admin API request with the right token.
     pub async fn admin(&self, method: Method, path: &str, body: &str) -> Reply {
-        let bearer = format!("Bearer {ADMIN_TOKEN}");
+        self.bearer(ADMIN_TOKEN, method, path, body).await
+    }
+
+    /// A read/admin API request with `token`.
+    pub async fn bearer(&self, token: &str, method: Method, path: &str, body: &str) -> Reply {
+        let bearer = format!("Bearer {token}");
         self.send(
             method,
             path,
@@ -170,6 +215,23 @@ impl TestServer {
             body.to_owned(),
         )
         .await
+    }
+
+    /// Makes a token with `role` through the API; returns its id and secret.
+    pub async fn token(&self, role: &str, name: &str) -> (String, String) {
+        let reply = self
+            .admin(
+                Method::POST,
+                "/v1/tokens",
+                &json!({"name": name, "role": role}).to_string(),
+            )
+            .await;
+        assert_eq!(reply.status, 201, "{reply:?}");
+        let body = reply.json();
+        (
+            body["id"].as_str().unwrap().to_owned(),
+            body["token"].as_str().unwrap().to_owned(),
+        )
     }
 
     /// Every stored event, oldest first.

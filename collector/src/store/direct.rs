@@ -1,0 +1,105 @@
+//! Direct, synchronous access to the database for the command-line tools (`token`, `audit`,
+//! `key`), which may run while a collector serves the same file: every change is one
+//! `BEGIN IMMEDIATE` transaction, so it waits for the collector's write lock (SQLite's busy
+//! timeout) rather than interleaving with it.
+
+use super::{access, schema, StoreError};
+use crate::audit::{self, AuditEntry, BrokenChain, NewAuditEntry, GENESIS_HASH};
+use crate::tokens::TokenRecord;
+use rusqlite::{Connection, TransactionBehavior};
+use std::path::Path;
+
+/// How many audit entries `verify_audit` reads at a time.
+const VERIFY_PAGE: u32 = 1000;
+
+/// An open database for one command.
+pub struct Database {
+    conn: Connection,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Database")
+    }
+}
+
+impl Database {
+    /// Opens (creating and migrating if needed) the database at `path`.
+    pub fn open(path: &Path) -> Result<Database, StoreError> {
+        Ok(Database {
+            conn: schema::open(path)?,
+        })
+    }
+
+    /// Runs `change` in one immediate transaction.
+    pub(super) fn change<T>(
+        &mut self,
+        change: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = change(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Stores a token and its audit entry.
+    pub fn create_token(
+        &mut self,
+        token: &TokenRecord,
+        audit: NewAuditEntry,
+    ) -> Result<(), StoreError> {
+        self.change(|conn| {
+            access::insert_token(conn, token)?;
+            access::append_audit(conn, audit).map(drop)
+        })
+    }
+
+    /// Every token, revoked ones included.
+    pub fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        access::list_tokens(&self.conn)
+    }
+
+    /// Revokes a live token and records it; `false` if there is none with this id.
+    pub fn revoke_token(
+        &mut self,
+        id: &str,
+        now_ms: i64,
+        audit: NewAuditEntry,
+    ) -> Result<bool, StoreError> {
+        self.change(|conn| {
+            let revoked = access::revoke_token(conn, id, now_ms)?;
+            let outcome = if revoked { "ok" } else { "not_found" };
+            access::append_audit(
+                conn,
+                NewAuditEntry {
+                    outcome: outcome.to_owned(),
+                    ..audit
+                },
+            )?;
+            Ok(revoked)
+        })
+    }
+
+    /// Appends one audit entry.
+    pub fn audit(&mut self, entry: NewAuditEntry) -> Result<AuditEntry, StoreError> {
+        self.change(|conn| access::append_audit(conn, entry))
+    }
+
+    /// Checks the whole audit chain, page by page: the length and head hash, or the first
+    /// broken entry.
+    pub fn verify_audit(&self) -> Result<Result<(i64, String), BrokenChain>, StoreError> {
+        let (mut seq, mut hash) = (0, GENESIS_HASH.to_owned());
+        loop {
+            let page = access::audit_page(&self.conn, seq, VERIFY_PAGE)?;
+            if page.is_empty() {
+                return Ok(Ok((seq, hash)));
+            }
+            match audit::verify(&page, seq + 1, &hash) {
+                Ok((last, head)) => (seq, hash) = (last, head),
+                Err(broken) => return Ok(Err(broken)),
+            }
+        }
+    }
+}
