@@ -1,6 +1,6 @@
 //! The route table: every route is registered here with who may call it and the name its calls
 //! have in the audit log, so no authenticated route can exist without a permission.
-//! [`Routes::table`] lists what was registered; the request-level test checks it against its own
+//! [`Routes::finish`] returns the table of what was registered; the request-level test checks it against its own
 //! table of every route and role.
 
 use super::{audit, auth, App};
