@@ -10,6 +10,8 @@ use axum::http::HeaderMap;
 use flate2::read::GzDecoder;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use std::io::Read;
+use std::sync::Arc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Why a body was not read.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -90,16 +92,72 @@ fn encoding(headers: &HeaderMap) -> Result<Encoding, BodyError> {
     }
 }
 
-/// Reads the whole body, decoding gzip, refusing more than `limit` bytes at either stage.
-pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, BodyError> {
-    let encoding = encoding(headers)?;
+/// The body's declared length, refused before anything is read when over `limit`.
+pub fn check_declared_length(
+    headers: &HeaderMap,
+    limit: usize,
+) -> Result<Option<usize>, BodyError> {
     let declared = headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Err(BodyError::TooLarge);
+    match declared {
+        Some(n) if n > limit as u64 => Err(BodyError::TooLarge),
+        Some(n) => Ok(usize::try_from(n).ok()),
+        None => Ok(None),
     }
+}
+
+/// How much memory reading this body may take: its declared length (or `limit` when it
+/// declares none), plus `limit` more when gzip expands it.
+pub fn memory_needed(
+    headers: &HeaderMap,
+    declared: Option<usize>,
+    limit: usize,
+) -> Result<usize, BodyError> {
+    let raw = declared.unwrap_or(limit);
+    Ok(match encoding(headers)? {
+        Encoding::Identity => raw,
+        Encoding::Gzip => raw.saturating_add(limit),
+    })
+}
+
+/// Memory for request bodies, shared by every request: a body is read only once its share is
+/// reserved, so stalled or slow bodies cannot hold more than the budget between them.
+#[derive(Clone, Debug)]
+pub struct BodyBudget {
+    kib: Arc<Semaphore>,
+    capacity_kib: u32,
+}
+
+impl BodyBudget {
+    /// A budget of `bytes`.
+    pub fn new(bytes: usize) -> BodyBudget {
+        let capacity_kib = u32::try_from(bytes.div_ceil(1024)).unwrap_or(u32::MAX);
+        BodyBudget {
+            kib: Arc::new(Semaphore::new(
+                capacity_kib
+                    .try_into()
+                    .unwrap_or(usize::MAX)
+                    .min(Semaphore::MAX_PERMITS),
+            )),
+            capacity_kib,
+        }
+    }
+
+    /// Reserves `bytes` until the returned permit is dropped; `None` when the budget is spent.
+    pub fn reserve(&self, bytes: usize) -> Option<OwnedSemaphorePermit> {
+        let kib = u32::try_from(bytes.div_ceil(1024))
+            .unwrap_or(u32::MAX)
+            .min(self.capacity_kib);
+        Arc::clone(&self.kib).try_acquire_many_owned(kib).ok()
+    }
+}
+
+/// Reads the whole body, decoding gzip, refusing more than `limit` bytes at either stage.
+pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, BodyError> {
+    let encoding = encoding(headers)?;
+    check_declared_length(headers, limit)?;
     let raw = match Limited::new(body, limit).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {

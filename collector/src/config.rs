@@ -6,6 +6,7 @@
 //! one flag, such as "plain HTTP only on a loopback address".
 
 use crate::commands::Command;
+use crate::connection::ConnectionLimits;
 use crate::keys::{AdminToken, ApiKeyEntry, ApiKeys, KeyError};
 use crate::origin::{Origin, OriginPolicy};
 use clap::Parser;
@@ -107,6 +108,26 @@ pub struct Cli {
     /// Largest request body in bytes, both as received and after gzip.
     #[arg(long, env = "CONSENTRY_MAX_BODY_BYTES", default_value_t = crate::DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
+
+    /// Connections open at once (also bounded by the descriptor limit, raised at start).
+    #[arg(long, env = "CONSENTRY_MAX_CONNECTIONS", default_value_t = ConnectionLimits::default().max_connections)]
+    pub max_connections: usize,
+
+    /// Seconds a connection may stay open with no request in flight.
+    #[arg(long, env = "CONSENTRY_IDLE_TIMEOUT_SECS", default_value_t = ConnectionLimits::default().idle_timeout.as_secs())]
+    pub idle_timeout_secs: u64,
+
+    /// Seconds after which a connection is closed gracefully, however busy.
+    #[arg(long, env = "CONSENTRY_MAX_CONNECTION_AGE_SECS", default_value_t = ConnectionLimits::default().max_age.as_secs())]
+    pub max_connection_age_secs: u64,
+
+    /// Seconds one request may take, body included (408 after that).
+    #[arg(long, env = "CONSENTRY_REQUEST_TIMEOUT_SECS", default_value_t = ConnectionLimits::default().request_timeout.as_secs())]
+    pub request_timeout_secs: u64,
+
+    /// Bytes of request bodies held in memory at once across all requests (503 beyond).
+    #[arg(long, env = "CONSENTRY_MAX_BODY_MEMORY_BYTES", default_value_t = ConnectionLimits::default().max_body_memory)]
+    pub max_body_memory_bytes: usize,
 }
 
 fn parse_purpose(text: &str) -> Result<String, String> {
@@ -160,6 +181,8 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_grace: Duration,
+    /// Connection caps and timeouts.
+    pub limits: ConnectionLimits,
 }
 
 /// A configuration the collector refuses to start with.
@@ -172,6 +195,8 @@ pub enum ConfigError {
     BodyLimitTooSmall(usize),
     /// A problem with keys or the admin token.
     Keys(KeyError),
+    /// A limit of zero or too little body memory for one body.
+    Limit(&'static str),
 }
 
 impl fmt::Display for ConfigError {
@@ -188,6 +213,7 @@ impl fmt::Display for ConfigError {
                 consentry_core::limits::MAX_BATCH_BYTES
             ),
             ConfigError::Keys(e) => e.fmt(f),
+            ConfigError::Limit(problem) => f.write_str(problem),
         }
     }
 }
@@ -216,6 +242,7 @@ impl Settings {
             fault_injection: false,
             max_body_bytes: crate::DEFAULT_MAX_BODY_BYTES,
             shutdown_grace: Duration::from_secs(10),
+            limits: ConnectionLimits::default(),
         }
     }
 
@@ -239,6 +266,14 @@ impl Settings {
             sale_purposes: cli.sale_purposes,
             fault_injection: cli.fault_injection,
             max_body_bytes: cli.max_body_bytes,
+            limits: ConnectionLimits {
+                max_connections: cli.max_connections,
+                idle_timeout: Duration::from_secs(cli.idle_timeout_secs),
+                max_age: Duration::from_secs(cli.max_connection_age_secs),
+                request_timeout: Duration::from_secs(cli.request_timeout_secs),
+                max_body_memory: cli.max_body_memory_bytes,
+                ..ConnectionLimits::default()
+            },
             ..Settings::new(cli.listen, cli.data_dir, ApiKeys::new(cli.api_keys)?)
         };
         settings.check()?;
@@ -252,6 +287,20 @@ impl Settings {
         }
         if self.max_body_bytes < consentry_core::limits::MAX_BATCH_BYTES {
             return Err(ConfigError::BodyLimitTooSmall(self.max_body_bytes));
+        }
+        let limits = &self.limits;
+        if limits.max_connections == 0 {
+            return Err(ConfigError::Limit("--max-connections must be at least 1"));
+        }
+        if [limits.idle_timeout, limits.max_age, limits.request_timeout].contains(&Duration::ZERO) {
+            return Err(ConfigError::Limit(
+                "--idle-timeout-secs, --max-connection-age-secs and --request-timeout-secs must be at least 1",
+            ));
+        }
+        if limits.max_body_memory < self.max_body_bytes {
+            return Err(ConfigError::Limit(
+                "--max-body-memory-bytes must be at least --max-body-bytes",
+            ));
         }
         Ok(())
     }
@@ -319,6 +368,18 @@ mod tests {
                 "at least 16",
             ),
             (&["--api-key", "a=k", "--max-body-bytes", "1000"], "below"),
+            (
+                &["--api-key", "a=k", "--max-connections", "0"],
+                "at least 1",
+            ),
+            (
+                &["--api-key", "a=k", "--idle-timeout-secs", "0"],
+                "at least 1",
+            ),
+            (
+                &["--api-key", "a=k", "--max-body-memory-bytes", "1000"],
+                "--max-body-bytes",
+            ),
         ] {
             let error = parse(args).unwrap_err();
             assert!(error.contains(needle), "{args:?}: {error}");

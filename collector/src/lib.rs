@@ -30,6 +30,7 @@ pub mod body;
 pub mod clock;
 pub mod commands;
 pub mod config;
+pub mod connection;
 pub mod consent_check;
 pub mod faults;
 pub mod keys;

@@ -6,41 +6,26 @@
 //! (bounded by [`Settings::shutdown_grace`]), then closes the database (WAL checkpoint).
 
 use crate::api::routes::RouteInfo;
-use crate::api::{self, App, DropConnection};
+use crate::api::{self, App};
 use crate::audit::{NewAuditEntry, SYSTEM_ACTOR};
+use crate::body::BodyBudget;
 use crate::config::{ConfigError, Settings, Transport};
+use crate::connection::{self, Shared};
 use crate::consent_check::SalePurposes;
 use crate::faults::FaultQueue;
 use crate::keys::{load_or_create_admin_token, AdminTokenSource};
 use crate::store::{Store, StoreCloser, StoreError, DATABASE_FILE};
 use crate::tls::{self, LocalCa, TlsError};
-use axum::extract::Request;
-use axum::response::Response;
-use axum::Router;
-use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use std::fmt;
-use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
-use tower::ServiceExt;
-
-/// How long a client has to finish the TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// How long a client has to send a request's headers.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Why the server did not start.
 #[derive(Debug)]
@@ -172,6 +157,8 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         sale_purposes: SalePurposes::new(settings.sale_purposes),
         faults: settings.fault_injection.then(FaultQueue::default),
         max_body_bytes: settings.max_body_bytes,
+        body_budget: BodyBudget::new(settings.limits.max_body_memory),
+        request_timeout: settings.limits.request_timeout,
     });
     let scheme = if tls.is_some() { "https" } else { "http" };
     let (shutdown, shutdown_rx) = oneshot::channel();
@@ -179,12 +166,21 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         .as_ref()
         .map(|t| TlsAcceptor::from(Arc::clone(&t.server_config)));
     let (router, routes) = api::router(Arc::clone(&app));
+    let (stopping, stopping_rx) = watch::channel(false);
+    let mut limits = settings.limits.clone();
+    limits.max_connections = connection::connection_capacity(limits.max_connections);
+    let shared = Shared {
+        router,
+        tls: acceptor,
+        limits,
+        stopping: stopping_rx,
+    };
     let task = tokio::spawn(serve(
         listener,
-        router,
-        acceptor,
+        shared,
         shutdown_rx,
         settings.shutdown_grace,
+        stopping,
         (store, closer),
     ));
     tracing::info!(address = %local_addr, scheme, "listening");
@@ -218,24 +214,20 @@ fn create_data_dir(dir: &Path) -> io::Result<()> {
 
 async fn serve(
     listener: TcpListener,
-    router: Router,
-    tls: Option<TlsAcceptor>,
+    shared: Shared,
     mut shutdown: oneshot::Receiver<()>,
     grace: Duration,
+    stopping: watch::Sender<bool>,
     (store, closer): (Store, StoreCloser),
 ) -> Result<(), StopError> {
-    let graceful = GracefulShutdown::new();
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
+    let capacity = shared.limits.max_connections;
+    let permits = Arc::new(Semaphore::new(capacity));
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
             accepted = listener.accept() => {
-                let tcp = match accepted {
-                    Ok((tcp, _)) => tcp,
+                let (tcp, peer) = match accepted {
+                    Ok(accepted) => accepted,
                     Err(e) => {
                         // Out of file descriptors and the like: back off instead of spinning.
                         tracing::warn!(error = %e, "accept failed");
@@ -243,35 +235,25 @@ async fn serve(
                         continue;
                     }
                 };
-                let _ = tcp.set_nodelay(true);
-                let service = ConnectionService { router: router.clone() };
-                let watcher = graceful.watcher();
-                let builder = builder.clone();
-                let tls = tls.clone();
-                tokio::spawn(async move {
-                    match tls {
-                        None => serve_connection(&builder, TokioIo::new(tcp), service, watcher).await,
-                        Some(acceptor) => {
-                            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                                Ok(Ok(stream)) => {
-                                    serve_connection(&builder, TokioIo::new(stream), service, watcher).await;
-                                }
-                                Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
-                                Err(_) => tracing::debug!("TLS handshake timed out"),
-                            }
-                        }
-                    }
-                });
+                let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
+                    tracing::warn!(%peer, capacity, "connection refused: too many open");
+                    drop(tcp);
+                    continue;
+                };
+                tokio::spawn(connection::serve(tcp, peer, shared.clone(), permit));
             }
         }
     }
     drop(listener);
+    let open = capacity - permits.available_permits();
     tracing::info!(
-        connections = graceful.count(),
+        connections = open,
         "shutting down: stopped accepting, draining in-flight requests"
     );
-    match tokio::time::timeout(grace, graceful.shutdown()).await {
-        Ok(()) => tracing::info!("all connections closed"),
+    let _ = stopping.send(true);
+    let all = u32::try_from(capacity).unwrap_or(u32::MAX);
+    match tokio::time::timeout(grace, permits.acquire_many(all)).await {
+        Ok(_) => tracing::info!("all connections closed"),
         Err(_) => tracing::warn!(
             grace_ms = grace.as_millis() as u64,
             "drain timed out; abandoning the remaining connections"
@@ -292,60 +274,5 @@ fn system_entry(action: &str) -> NewAuditEntry {
         action: action.to_owned(),
         target: env!("CARGO_PKG_VERSION").to_owned(),
         outcome: "ok".to_owned(),
-    }
-}
-
-async fn serve_connection<I>(
-    builder: &auto::Builder<TokioExecutor>,
-    io: TokioIo<I>,
-    service: ConnectionService,
-    watcher: Watcher,
-) where
-    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let connection = builder.serve_connection(io, service);
-    if let Err(e) = watcher.watch(connection).await {
-        tracing::debug!(error = %e, "connection closed with an error");
-    }
-}
-
-/// The connection was closed on purpose (the `drop` fault).
-#[derive(Debug)]
-struct Dropped;
-
-impl fmt::Display for Dropped {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("connection dropped by an injected fault")
-    }
-}
-
-impl std::error::Error for Dropped {}
-
-/// The router as a hyper service. A response marked [`DropConnection`] becomes a service
-/// error, on which hyper closes the connection (HTTP/1.1) or resets the stream (HTTP/2)
-/// without writing anything.
-#[derive(Clone)]
-struct ConnectionService {
-    router: Router,
-}
-
-impl hyper::service::Service<Request<Incoming>> for ConnectionService {
-    type Response = Response;
-    type Error = Dropped;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Dropped>> + Send>>;
-
-    fn call(&self, request: Request<Incoming>) -> Self::Future {
-        let router = self.router.clone();
-        Box::pin(async move {
-            let response = match router.oneshot(request).await {
-                Ok(response) => response,
-                Err(never) => match never {},
-            };
-            if response.extensions().get::<DropConnection>().is_some() {
-                Err(Dropped)
-            } else {
-                Ok(response)
-            }
-        })
     }
 }

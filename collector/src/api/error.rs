@@ -85,6 +85,15 @@ impl ApiError {
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, None, "storage unavailable")
     }
 
+    /// 503 when the memory for request bodies is spent: retry shortly.
+    pub fn busy() -> Self {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            None,
+            "too many request bodies in flight",
+        )
+    }
+
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         self.status

@@ -1,5 +1,6 @@
-//! `POST /v1/batch`: fault (if queued) → content type → body (size, gzip) → API key → schema
-//! rules → consent re-check → one transaction → answer.
+//! `POST /v1/batch`: fault (if queued) → content type → declared size → a key in the query →
+//! body memory reserved → body (size, gzip, deadline) → the body's API key → schema rules →
+//! consent re-check → one transaction → answer.
 //!
 //! The rule: a batch that breaks any schema rule is rejected whole (400 naming the field,
 //! nothing stored). A valid batch is stored in one SQLite transaction and acknowledged only
@@ -8,7 +9,7 @@
 //! duplicates.
 
 use super::{ApiError, App, DropConnection, InjectedFault};
-use crate::body::{check_content_type, read_body};
+use crate::body::{check_content_type, check_declared_length, memory_needed, read_body};
 use crate::consent_check::check_event;
 use crate::faults::Fault;
 use crate::store::{NewBatch, NewEvent};
@@ -72,10 +73,24 @@ async fn ingest(
 ) -> Result<Response, ApiError> {
     let limit = app.max_body_bytes;
     check_content_type(headers).map_err(|e| ApiError::body(&e, limit))?;
+    let declared = check_declared_length(headers, limit).map_err(|e| ApiError::body(&e, limit))?;
+    // A key in the query is checked before the body is read. The SDK sends it in the body,
+    // which is then read only within the shared body budget and the request deadline.
+    let query_environment = match query_key(query) {
+        Some(key) => Some(environment_of(app, &key)?),
+        None => None,
+    };
+    let needed = memory_needed(headers, declared, limit).map_err(|e| ApiError::body(&e, limit))?;
+    let Some(_reserved) = app.body_budget.reserve(needed) else {
+        return Err(ApiError::busy());
+    };
     let bytes = read_body(headers, body, limit)
         .await
         .map_err(|e| ApiError::body(&e, limit))?;
-    let environment = authenticate(app, &bytes, query)?;
+    let environment = match authenticate(&bytes)? {
+        Some(key) => environment_of(app, &key)?,
+        None => query_environment.ok_or_else(ApiError::unknown_api_key)?,
+    };
     let batch = validate(&bytes)?;
     let (new_batch, refused) = prepare(app, batch, environment)?;
     let counts = app
@@ -109,9 +124,24 @@ struct KeyProbe {
     api_key: Option<serde_json::Value>,
 }
 
-/// The environment of the batch's key: the body's `api_key`, or `?api_key=` when the body has
-/// none.
-fn authenticate(app: &App, body: &Bytes, query: Option<&str>) -> Result<String, ApiError> {
+/// `?api_key=` from the query, if given.
+fn query_key(query: Option<&str>) -> Option<String> {
+    form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .find(|(name, _)| name == "api_key")
+        .map(|(_, value)| value.into_owned())
+}
+
+/// The environment `key` writes to, or 401.
+fn environment_of(app: &App, key: &str) -> Result<String, ApiError> {
+    app.api_keys
+        .environment_of(key)
+        .map(str::to_owned)
+        .ok_or_else(ApiError::unknown_api_key)
+}
+
+/// The body's `api_key`: `Some` when it is a string (possibly unknown), `None` when the body
+/// has none (the query's key applies) or a key that is not a string.
+fn authenticate(body: &Bytes) -> Result<Option<String>, ApiError> {
     let is_object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
     if !is_object && serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok() {
         return Err(ApiError::new(
@@ -131,20 +161,11 @@ fn authenticate(app: &App, body: &Bytes, query: Option<&str>) -> Result<String, 
             },
         )
     })?;
-    let from_query = || {
-        form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-            .find(|(name, _)| name == "api_key")
-            .map(|(_, value)| value.into_owned())
-    };
-    let key = match probe.api_key {
-        Some(serde_json::Value::String(key)) => Some(key),
-        Some(_) => None,
-        None => from_query(),
-    };
-    key.as_deref()
-        .and_then(|k| app.api_keys.environment_of(k))
-        .map(str::to_owned)
-        .ok_or_else(ApiError::unknown_api_key)
+    match probe.api_key {
+        Some(serde_json::Value::String(key)) => Ok(Some(key)),
+        Some(_) => Err(ApiError::unknown_api_key()),
+        None => Ok(None),
+    }
 }
 
 /// Splits the batch into what to store and what the consent check refuses.

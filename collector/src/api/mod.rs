@@ -10,13 +10,16 @@
 //! | `POST`/`DELETE /v1/admin/faults`, `POST /v1/admin/reset` | `admin`, `--fault-injection` only | tests |
 //! | `GET /healthz` | anyone | liveness |
 //!
-//! Layers, outermost first: request log → (ingestion) rejection counter → CORS → handler;
-//! (token routes) CORS → audit → bearer auth and role → handler.
+//! Layers, outermost first: authorization marked sensitive → request id → request log
+//! (`TraceLayer`) → request id echoed → `Connection: close` on early answers → request deadline
+//! (`TimeoutLayer`, 408); then for ingestion: rejection counter → CORS → handler; for token
+//! routes: CORS → audit → bearer auth and role → handler.
 
 mod admin;
 mod audit;
 mod auth;
 mod cors;
+mod early_close;
 mod error;
 mod ingest;
 mod log;
@@ -28,19 +31,26 @@ mod tokens;
 pub use error::ApiError;
 pub use ingest::IngestOutcome;
 
+use crate::body::BodyBudget;
 use crate::consent_check::SalePurposes;
 use crate::faults::FaultQueue;
 use crate::keys::{AdminToken, ApiKeys};
 use crate::origin::OriginPolicy;
 use crate::roles::Permission;
 use crate::store::Store;
-use axum::http::Method;
+use axum::http::header::AUTHORIZATION;
 use axum::http::StatusCode;
+use axum::http::{HeaderName, Method};
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{delete, get, post};
 use axum::Router;
 use routes::{Access, RouteInfo, Routes};
 use std::sync::Arc;
+use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
 
 /// What every handler shares.
 #[derive(Debug)]
@@ -61,7 +71,16 @@ pub struct App {
     pub faults: Option<FaultQueue>,
     /// Largest body, before and after gzip.
     pub max_body_bytes: usize,
+    /// Memory for bodies being read, across requests.
+    pub body_budget: BodyBudget,
+    /// The whole of one request.
+    pub request_timeout: std::time::Duration,
 }
+
+/// The connection's peer, put on every request by the server (before any proxy header is
+/// considered).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerAddr(pub std::net::SocketAddr);
 
 /// Response marker: close the connection instead of sending this response (the `drop` fault).
 /// The server turns it into a connection error; nothing is written.
@@ -172,12 +191,29 @@ pub fn router(app: Arc<App>) -> (Router, Vec<RouteInfo>) {
         .finish();
     table.extend(public_table);
 
+    let request_id = HeaderName::from_static(log::REQUEST_ID);
+    let layers = ServiceBuilder::new()
+        .layer(SetSensitiveRequestHeadersLayer::new([AUTHORIZATION]))
+        .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(log::span)
+                .on_request(())
+                .on_response(log::answered)
+                .on_failure(()),
+        )
+        .layer(PropagateRequestIdLayer::new(request_id))
+        .layer(from_fn(early_close::close_on_error))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            app.request_timeout,
+        ));
     let router = public
         .merge(ingest)
         .merge(admin)
         .fallback(not_found)
         .with_state(app)
-        .layer(from_fn(log::requests));
+        .layer(layers);
     (router, table)
 }
 
