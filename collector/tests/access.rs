@@ -229,11 +229,12 @@ async fn the_command_line_makes_and_revokes_tokens_while_serving_and_no_token_is
         &[],
     );
     let addr = served.addr;
+    let stats = bearer_to(addr, &secret, Method::GET, "/v1/stats", "").await;
+    assert_eq!(stats.status, 200);
     assert_eq!(
-        bearer_to(addr, &secret, Method::GET, "/v1/stats", "")
-            .await
-            .status,
-        200
+        stats.header("x-request-id").map(str::len),
+        Some(36),
+        "a UUID"
     );
     assert_eq!(
         bearer_to(addr, &secret, Method::GET, "/v1/audit", "")
@@ -273,10 +274,17 @@ async fn the_command_line_makes_and_revokes_tokens_while_serving_and_no_token_is
 
     let (status, log) = served.stop();
     assert!(status.success(), "{log}");
-    assert!(
-        log.contains("\"request\"") || log.contains("request"),
-        "{log}"
-    );
+    let request_lines: Vec<_> = log
+        .lines()
+        .filter(|l| l.contains(r#""message":"request""#))
+        .collect();
+    assert!(request_lines.len() >= 4, "{log}");
+    for line in request_lines {
+        assert!(
+            line.contains(r#""request_id":""#),
+            "a request line without its id: {line}"
+        );
+    }
     assert!(!log.contains(&secret), "a token in the log:\n{log}");
     assert!(
         !log.contains(ADMIN_TOKEN),
