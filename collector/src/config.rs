@@ -25,7 +25,7 @@ use std::time::Duration;
     subcommand_negates_reqs = true
 )]
 pub struct Cli {
-    /// A tool to run instead of the server (`token`, `audit`).
+    /// A tool to run instead of the server (`token`, `audit`, `key`).
     #[command(subcommand)]
     pub command: Option<Command>,
 
@@ -109,6 +109,48 @@ pub struct Cli {
     #[arg(long, env = "CONSENTRY_MAX_BODY_BYTES", default_value_t = crate::DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
 
+    /// File with the data key that encrypts stored personal data (base64 of 32 random bytes).
+    #[arg(
+        long,
+        env = "CONSENTRY_ENCRYPTION_KEY_FILE",
+        value_name = "FILE",
+        global = true
+    )]
+    pub encryption_key_file: Option<PathBuf>,
+
+    /// The data key itself, base64 (set it in the environment, never on a command line).
+    #[arg(
+        long,
+        env = "CONSENTRY_ENCRYPTION_KEY",
+        hide = true,
+        hide_env_values = true,
+        global = true,
+        conflicts_with = "encryption_key_file"
+    )]
+    pub encryption_key: Option<String>,
+
+    /// An older data key that still decrypts (during a rotation); repeatable.
+    #[arg(
+        long = "old-encryption-key-file",
+        env = "CONSENTRY_OLD_ENCRYPTION_KEY_FILES",
+        value_name = "FILE",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub old_encryption_key_files: Vec<PathBuf>,
+
+    /// Make (once) and use a data key in the data directory: for the demo and tests only.
+    #[arg(long, env = "CONSENTRY_GENERATE_ENCRYPTION_KEY", conflicts_with_all = ["encryption_key_file", "encryption_key"])]
+    pub generate_encryption_key: bool,
+
+    /// Store personal data in clear. Never in production.
+    #[arg(
+        long,
+        env = "CONSENTRY_INSECURE_NO_ENCRYPTION",
+        conflicts_with_all = ["encryption_key_file", "encryption_key", "generate_encryption_key"]
+    )]
+    pub insecure_no_encryption: bool,
+
     /// Connections open at once (also bounded by the descriptor limit, raised at start).
     #[arg(long, env = "CONSENTRY_MAX_CONNECTIONS", default_value_t = ConnectionLimits::default().max_connections)]
     pub max_connections: usize,
@@ -156,6 +198,75 @@ pub enum Transport {
     PlainHttp,
 }
 
+/// Where the data key comes from.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Encryption {
+    /// An operator's key, and older keys that still decrypt.
+    Keys {
+        /// The key that encrypts.
+        current: KeySource,
+        /// Keys that only decrypt (during a rotation).
+        old: Vec<PathBuf>,
+    },
+    /// A key made once in the data directory (`--generate-encryption-key`: demo, tests).
+    GeneratedInDataDir,
+    /// No encryption (`--insecure-no-encryption`).
+    Insecure,
+}
+
+impl fmt::Debug for Encryption {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Encryption::Keys { current, old } => write!(f, "Keys({current:?}, old: {old:?})"),
+            Encryption::GeneratedInDataDir => f.write_str("GeneratedInDataDir"),
+            Encryption::Insecure => f.write_str("Insecure"),
+        }
+    }
+}
+
+/// Where one key is read from.
+#[derive(Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// A file holding its base64.
+    File(PathBuf),
+    /// Its base64 text (from `CONSENTRY_ENCRYPTION_KEY`).
+    Text(String),
+}
+
+impl fmt::Debug for KeySource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeySource::File(path) => write!(f, "File({})", path.display()),
+            KeySource::Text(_) => f.write_str("Text(…)"),
+        }
+    }
+}
+
+impl Encryption {
+    /// From the key flags; `None` when no key and no choice was given.
+    pub fn from_flags(
+        file: Option<PathBuf>,
+        text: Option<String>,
+        old: Vec<PathBuf>,
+        generate: bool,
+        insecure: bool,
+    ) -> Option<Encryption> {
+        match (file, text) {
+            (Some(path), _) => Some(Encryption::Keys {
+                current: KeySource::File(path),
+                old,
+            }),
+            (None, Some(text)) => Some(Encryption::Keys {
+                current: KeySource::Text(text),
+                old,
+            }),
+            (None, None) if generate => Some(Encryption::GeneratedInDataDir),
+            (None, None) if insecure => Some(Encryption::Insecure),
+            (None, None) => None,
+        }
+    }
+}
+
 /// Everything the server runs with.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -183,6 +294,8 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// Connection caps and timeouts.
     pub limits: ConnectionLimits,
+    /// Where the data key comes from.
+    pub encryption: Encryption,
 }
 
 /// A configuration the collector refuses to start with.
@@ -197,6 +310,8 @@ pub enum ConfigError {
     Keys(KeyError),
     /// A limit of zero or too little body memory for one body.
     Limit(&'static str),
+    /// No data key and no `--insecure-no-encryption`.
+    NoEncryptionKey,
 }
 
 impl fmt::Display for ConfigError {
@@ -214,6 +329,11 @@ impl fmt::Display for ConfigError {
             ),
             ConfigError::Keys(e) => e.fmt(f),
             ConfigError::Limit(problem) => f.write_str(problem),
+            ConfigError::NoEncryptionKey => f.write_str(
+                "no encryption key: give --encryption-key-file FILE (32 random bytes, base64: \
+                 `head -c 32 /dev/urandom | base64`) or CONSENTRY_ENCRYPTION_KEY, or \
+                 --insecure-no-encryption to store personal data in clear",
+            ),
         }
     }
 }
@@ -243,6 +363,7 @@ impl Settings {
             max_body_bytes: crate::DEFAULT_MAX_BODY_BYTES,
             shutdown_grace: Duration::from_secs(10),
             limits: ConnectionLimits::default(),
+            encryption: Encryption::GeneratedInDataDir,
         }
     }
 
@@ -253,6 +374,14 @@ impl Settings {
             (false, Some(cert), Some(key)) => Transport::TlsFiles { cert, key },
             _ => Transport::TlsLocalCa,
         };
+        let encryption = Encryption::from_flags(
+            cli.encryption_key_file,
+            cli.encryption_key,
+            cli.old_encryption_key_files,
+            cli.generate_encryption_key,
+            cli.insecure_no_encryption,
+        )
+        .ok_or(ConfigError::NoEncryptionKey)?;
         let admin_token = cli
             .admin_token
             .as_deref()
@@ -266,6 +395,7 @@ impl Settings {
             sale_purposes: cli.sale_purposes,
             fault_injection: cli.fault_injection,
             max_body_bytes: cli.max_body_bytes,
+            encryption,
             limits: ConnectionLimits {
                 max_connections: cli.max_connections,
                 idle_timeout: Duration::from_secs(cli.idle_timeout_secs),
@@ -311,9 +441,12 @@ mod tests {
     use super::*;
 
     fn parse(args: &[&str]) -> Result<Settings, String> {
-        let cli =
-            Cli::try_parse_from(std::iter::once("consentry-collector").chain(args.iter().copied()))
-                .map_err(|e| e.to_string())?;
+        let cli = Cli::try_parse_from(
+            ["consentry-collector", "--generate-encryption-key"]
+                .into_iter()
+                .chain(args.iter().copied()),
+        )
+        .map_err(|e| e.to_string())?;
         Settings::from_cli(cli).map_err(|e| e.to_string())
     }
 
@@ -385,5 +518,41 @@ mod tests {
             assert!(error.contains(needle), "{args:?}: {error}");
         }
         assert!(parse(&["--api-key", "a=k", "--plain-http", "--listen", "[::1]:0"]).is_ok());
+    }
+
+    #[test]
+    fn without_a_key_the_collector_refuses_unless_told_to_store_in_clear() {
+        let parse_bare = |args: &[&str]| {
+            let cli = Cli::try_parse_from(
+                ["consentry-collector", "--api-key", "a=k"]
+                    .into_iter()
+                    .chain(args.iter().copied()),
+            )
+            .map_err(|e| e.to_string())?;
+            Settings::from_cli(cli).map_err(|e| e.to_string())
+        };
+        let refused = parse_bare(&[]).unwrap_err();
+        assert!(refused.contains("--insecure-no-encryption"), "{refused}");
+        assert_eq!(
+            parse_bare(&["--insecure-no-encryption"])
+                .unwrap()
+                .encryption,
+            Encryption::Insecure
+        );
+        assert_eq!(
+            parse_bare(&[
+                "--encryption-key-file",
+                "k",
+                "--old-encryption-key-file",
+                "o"
+            ])
+            .unwrap()
+            .encryption,
+            Encryption::Keys {
+                current: KeySource::File("k".into()),
+                old: vec!["o".into()]
+            }
+        );
+        assert!(parse_bare(&["--encryption-key-file", "k", "--insecure-no-encryption"]).is_err());
     }
 }

@@ -32,6 +32,7 @@ pub mod commands;
 pub mod config;
 pub mod connection;
 pub mod consent_check;
+pub mod crypto;
 pub mod faults;
 pub mod keys;
 pub mod origin;

@@ -16,7 +16,7 @@ use tracing_subscriber::EnvFilter;
 fn main() -> ExitCode {
     let mut cli = Cli::parse();
     if let Some(command) = cli.command.take() {
-        return commands::run(command, &cli.data_dir);
+        return commands::run(command, &cli);
     }
     init_logging();
     let fault_injection = cli.fault_injection;

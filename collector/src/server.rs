@@ -12,9 +12,10 @@ use crate::body::BodyBudget;
 use crate::config::{ConfigError, Settings, Transport};
 use crate::connection::{self, Shared};
 use crate::consent_check::SalePurposes;
+use crate::crypto;
 use crate::faults::FaultQueue;
 use crate::keys::{load_or_create_admin_token, AdminTokenSource};
-use crate::store::{Store, StoreCloser, StoreError, DATABASE_FILE};
+use crate::store::{Codec, Store, StoreCloser, StoreError, DATABASE_FILE};
 use crate::tls::{self, LocalCa, TlsError};
 use std::fmt;
 use std::io;
@@ -41,6 +42,8 @@ pub enum StartError {
     Store(StoreError),
     /// The listen address.
     Bind(SocketAddr, io::Error),
+    /// The encryption key.
+    Encryption(String),
 }
 
 impl fmt::Display for StartError {
@@ -51,6 +54,7 @@ impl fmt::Display for StartError {
             StartError::Tls(e) => e.fmt(f),
             StartError::Store(e) => write!(f, "database: {e}"),
             StartError::Bind(addr, e) => write!(f, "cannot listen on {addr}: {e}"),
+            StartError::Encryption(e) => write!(f, "encryption key: {e}"),
         }
     }
 }
@@ -136,7 +140,16 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
     let local_addr = listener
         .local_addr()
         .map_err(|e| StartError::Bind(settings.listen, e))?;
-    let (store, closer) = Store::open(&dir.join(DATABASE_FILE)).map_err(StartError::Store)?;
+    let codec = match crypto::keyring_for(&settings.encryption, &dir) {
+        Ok(Some(keyring)) => Codec::encrypted(keyring),
+        Ok(None) => {
+            tracing::warn!("--insecure-no-encryption: personal data is stored in clear");
+            Codec::plain()
+        }
+        Err(e) => return Err(StartError::Encryption(e)),
+    };
+    let (store, closer) =
+        Store::open(&dir.join(DATABASE_FILE), codec).map_err(StartError::Store)?;
     store
         .audit(system_entry("collector.start"))
         .await

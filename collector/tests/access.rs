@@ -221,6 +221,7 @@ async fn the_command_line_makes_and_revokes_tokens_while_serving_and_no_token_is
         dir.path(),
         &[
             "--plain-http",
+            "--generate-encryption-key",
             "--api-key",
             "demo=pk_demo",
             "--admin-token",

@@ -37,6 +37,8 @@ export async function startCollector(options = {}) {
     '--api-key', 'test=pk_test',
     '--admin-token', adminToken,
     '--fault-injection',
+    // Tests encrypt at rest like production, with a key made in their data directory.
+    '--generate-encryption-key',
     ...(options.tls ? [] : ['--plain-http', '--allow-loopback-origins']),
     ...(options.origins ?? []).flatMap((origin) => ['--allow-origin', origin]),
     ...(options.extra ?? []),

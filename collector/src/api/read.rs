@@ -1,9 +1,11 @@
 //! The read API: stored events page by page, counters, and the audit log page by page.
 
+use super::audit::AuditTarget;
 use super::{ApiError, App};
 use crate::audit::AuditEntry;
-use crate::store::{EventsPage, Stats};
+use crate::store::Stats;
 use axum::extract::{RawQuery, State};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 use std::sync::Arc;
@@ -43,18 +45,42 @@ fn page(query: Option<&str>) -> Result<(i64, u32), ApiError> {
     Ok((since, limit))
 }
 
-/// `GET /v1/events?since=<seq>&limit=<n>`: events with `seq > since`, oldest first.
+/// `GET /v1/events?since=<seq>&limit=<n>[&anonymous_id=<id>]`: events with `seq > since`,
+/// oldest first; with `anonymous_id`, only that visitor's (an indexed lookup by keyed hash).
 pub async fn events(
     State(app): State<Arc<App>>,
     RawQuery(query): RawQuery,
-) -> Result<Json<EventsPage>, ApiError> {
+) -> Result<Response, ApiError> {
     let (since, limit) = page(query.as_deref())?;
-    let page = app
-        .store
-        .events(since, limit)
-        .await
-        .map_err(|e| ApiError::storage(&e))?;
-    Ok(Json(page))
+    let anonymous_id = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .find(|(name, _)| name == "anonymous_id")
+        .map(|(_, value)| value.into_owned());
+    let page = match anonymous_id {
+        Some(id) if id.is_empty() || id.chars().count() > 256 => {
+            return Err(ApiError::bad_field(
+                "anonymous_id",
+                "must be 1 to 256 characters",
+            ))
+        }
+        Some(id) => {
+            // The audit log names whose data was read by the id's index, never the id in clear.
+            let target = format!(
+                "/v1/events?anonymous_id_index={}&since={since}&limit={limit}",
+                app.store.index_of(&id)
+            );
+            let page = app
+                .store
+                .events_of_anonymous_id(id, since, limit)
+                .await
+                .map_err(|e| ApiError::storage(&e))?;
+            let mut response = Json(page).into_response();
+            response.extensions_mut().insert(AuditTarget(target));
+            return Ok(response);
+        }
+        None => app.store.events(since, limit).await,
+    }
+    .map_err(|e| ApiError::storage(&e))?;
+    Ok(Json(page).into_response())
 }
 
 /// `GET /v1/stats`.

@@ -3,7 +3,7 @@
 //! `BEGIN IMMEDIATE` transaction, so it waits for the collector's write lock (SQLite's busy
 //! timeout) rather than interleaving with it.
 
-use super::{access, schema, StoreError};
+use super::{access, rotation, schema, Codec, StoreError};
 use crate::audit::{self, AuditEntry, BrokenChain, NewAuditEntry, GENESIS_HASH};
 use crate::tokens::TokenRecord;
 use rusqlite::{Connection, TransactionBehavior};
@@ -85,6 +85,34 @@ impl Database {
     /// Appends one audit entry.
     pub fn audit(&mut self, entry: NewAuditEntry) -> Result<AuditEntry, StoreError> {
         self.change(|conn| access::append_audit(conn, entry))
+    }
+
+    /// Re-encrypts every row under `codec`'s current key, `batch` rows per transaction, while
+    /// a collector may serve the file; `progress` hears the rows done so far. Fails, retiring
+    /// nothing, if rows under another key remain at the end (a collector still writing with
+    /// it). Returns the rows re-encrypted and the key ids retired.
+    pub fn rotate(
+        &mut self,
+        codec: &Codec,
+        batch: u32,
+        mut progress: impl FnMut(u64),
+    ) -> Result<(u64, Vec<String>), StoreError> {
+        self.change(|conn| rotation::begin(conn, codec))?;
+        let mut at = rotation::Progress::default();
+        while !at.done() {
+            at = self.change(|conn| rotation::step(conn, codec, batch, at))?;
+            progress(at.rewritten);
+        }
+        let left = rotation::remaining(&self.conn, codec)?;
+        if left > 0 {
+            return Err(StoreError::Crypto(format!(
+                "{left} rows were stored under another key during the rotation: a collector is \
+                 still writing with the old key; restart it with the new key as \
+                 --encryption-key-file and the old one as --old-encryption-key-file, then rotate again"
+            )));
+        }
+        let retired = self.change(|conn| rotation::finish(conn, codec))?;
+        Ok((at.rewritten, retired))
     }
 
     /// Checks the whole audit chain, page by page: the length and head hash, or the first

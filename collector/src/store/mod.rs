@@ -13,10 +13,13 @@
 mod access;
 mod direct;
 mod queries;
+mod rotation;
 mod schema;
+mod sealed;
 mod worker;
 
 pub use direct::Database;
+pub use sealed::Codec;
 
 use crate::audit::{AuditEntry, NewAuditEntry};
 use crate::tokens::{Principal, TokenRecord};
@@ -53,6 +56,15 @@ pub enum StoreError {
     Closed,
     /// The store thread could not be started.
     Thread(String),
+    /// A sealed value does not open, or a row names a key that was not given.
+    Crypto(String),
+    /// The database holds data under keys that were not given.
+    WrongKey {
+        /// Key ids the database holds data under.
+        stored: Vec<String>,
+        /// Key ids given (empty with `--insecure-no-encryption`).
+        given: Vec<String>,
+    },
 }
 
 impl fmt::Display for StoreError {
@@ -65,6 +77,19 @@ impl fmt::Display for StoreError {
             ),
             StoreError::Closed => f.write_str("the store is closed"),
             StoreError::Thread(e) => write!(f, "cannot start the store thread: {e}"),
+            StoreError::Crypto(e) => write!(f, "encryption: {e}"),
+            StoreError::WrongKey { stored, given } if given.is_empty() => write!(
+                f,
+                "the database is encrypted (key ids {}), but no key was given: give --encryption-key-file",
+                stored.join(", ")
+            ),
+            StoreError::WrongKey { stored, given } => write!(
+                f,
+                "the database holds data encrypted with key id {}, and the given keys are {}: \
+                 wrong key? (during a rotation give the old key with --old-encryption-key-file)",
+                stored.join(", "),
+                given.join(", ")
+            ),
         }
     }
 }
@@ -269,6 +294,7 @@ enum Command {
 pub struct Store {
     tx: mpsc::Sender<Command>,
     pending: Arc<PendingCounters>,
+    codec: Codec,
 }
 
 /// Closes the store: waits for queued operations, checkpoints the WAL, closes the file.
@@ -279,9 +305,11 @@ pub struct StoreCloser {
 }
 
 impl Store {
-    /// Opens (creating and migrating if needed) the database at `path` and starts its thread.
-    pub fn open(path: &Path) -> Result<(Store, StoreCloser), StoreError> {
+    /// Opens (creating and migrating if needed) the database at `path`, checks that `codec`
+    /// has every key the database holds data under, and starts its thread.
+    pub fn open(path: &Path, codec: Codec) -> Result<(Store, StoreCloser), StoreError> {
         let conn = schema::open(path)?;
+        sealed::check_keys(&conn, &codec)?;
         let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
         let pending = Arc::new(PendingCounters::default());
         let thread_pending = Arc::clone(&pending);
@@ -293,6 +321,7 @@ impl Store {
             Store {
                 tx: tx.clone(),
                 pending,
+                codec,
             },
             StoreCloser { tx, thread },
         ))
@@ -334,14 +363,35 @@ impl Store {
 
     /// Stores a batch in one transaction; returns after COMMIT.
     pub async fn ingest(&self, batch: NewBatch) -> Result<IngestCounts, StoreError> {
-        self.write(move |conn| queries::insert_batch(conn, &batch))
+        let codec = self.codec.clone();
+        self.write(move |conn| queries::insert_batch(conn, &batch, &codec))
             .await
     }
 
     /// Events with `seq > since`, at most `limit`, oldest first.
     pub async fn events(&self, since: i64, limit: u32) -> Result<EventsPage, StoreError> {
-        self.read(move |conn| queries::events(conn, since, limit))
+        let codec = self.codec.clone();
+        self.read(move |conn| queries::events(conn, since, limit, &codec))
             .await
+    }
+
+    /// The index an id is stored under (hex): what the audit log names a person by.
+    pub fn index_of(&self, id: &str) -> String {
+        crate::tokens::hex(&self.codec.index(id))
+    }
+
+    /// Events of one anonymous id with `seq > since`, found by its keyed-hash index.
+    pub async fn events_of_anonymous_id(
+        &self,
+        anonymous_id: String,
+        since: i64,
+        limit: u32,
+    ) -> Result<EventsPage, StoreError> {
+        let codec = self.codec.clone();
+        self.read(move |conn| {
+            queries::events_of_anonymous_id(conn, &anonymous_id, since, limit, &codec)
+        })
+        .await
     }
 
     /// Counts of what is stored and what was refused or rejected.

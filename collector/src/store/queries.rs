@@ -1,7 +1,9 @@
 //! The SQL: storing a batch, counters, reset, and the two reads. Plain functions over a
 //! connection (or transaction); the store thread decides when they run and commit.
 
+use super::sealed::{aad, Codec};
 use super::{EventsPage, IngestCounts, NewBatch, Stats, StoreError, StoredConsent, StoredEvent};
+use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension};
 use serde_json::value::RawValue;
 use std::collections::BTreeMap;
@@ -18,13 +20,20 @@ fn count(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
 
-/// Inserts a batch and its events; an event id already stored is ignored and counted as a
-/// duplicate. Runs inside the caller's transaction or savepoint.
-pub fn insert_batch(conn: &Connection, batch: &NewBatch) -> Result<IngestCounts, StoreError> {
+/// Inserts a batch and its events, personal data sealed by `codec`; an event id already
+/// stored is ignored and counted as a duplicate. Runs inside the caller's transaction or
+/// savepoint.
+pub fn insert_batch(
+    conn: &Connection,
+    batch: &NewBatch,
+    codec: &Codec,
+) -> Result<IngestCounts, StoreError> {
+    let key_id = codec.key_id();
     conn.prepare_cached(
         "INSERT INTO batches
-            (batch_id, environment, received_at_ms, sent_at_ms, sdk_name, sdk_version, consent_state)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            (batch_id, environment, received_at_ms, sent_at_ms, sdk_name, sdk_version, consent_state,
+             key_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
     .execute((
         &batch.batch_id,
@@ -33,7 +42,8 @@ pub fn insert_batch(conn: &Connection, batch: &NewBatch) -> Result<IngestCounts,
         int(batch.sent_at_ms)?,
         &batch.sdk_name,
         &batch.sdk_version,
-        &batch.consent_state,
+        codec.seal(&aad("batches.consent_state", &batch.batch_id), &batch.consent_state)?,
+        key_id,
     ))?;
     let batch_seq = conn.last_insert_rowid();
     // `ON CONFLICT(event_id) DO NOTHING` is INSERT OR IGNORE narrowed to the one constraint
@@ -41,28 +51,33 @@ pub fn insert_batch(conn: &Connection, batch: &NewBatch) -> Result<IngestCounts,
     let mut insert_event = conn.prepare_cached(
         "INSERT INTO events
             (event_id, batch_seq, type, name, timestamp_ms, purposes, anonymous_id, user_id,
-             properties, page)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             properties, page, key_id, anonymous_id_index, user_id_index)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
          ON CONFLICT(event_id) DO NOTHING",
     )?;
     let mut insert_consent = conn.prepare_cached(
-        "INSERT INTO consent_changes (event_id, anonymous_id, timestamp_ms, current, previous)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO consent_changes
+            (event_id, anonymous_id, timestamp_ms, current, previous, key_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
     let mut counts = IngestCounts::default();
     for event in &batch.events {
-        let inserted = insert_event.execute((
-            &event.event_id,
+        let id = &event.event_id;
+        let inserted = insert_event.execute(rusqlite::params![
+            id,
             batch_seq,
             event.kind,
             &event.name,
             int(event.timestamp_ms)?,
             &event.purposes,
-            &event.anonymous_id,
-            &event.user_id,
-            &event.properties,
-            &event.page,
-        ))?;
+            codec.seal(&aad("events.anonymous_id", id), &event.anonymous_id)?,
+            codec.seal_opt(&aad("events.user_id", id), event.user_id.as_deref())?,
+            codec.seal(&aad("events.properties", id), &event.properties)?,
+            codec.seal_opt(&aad("events.page", id), event.page.as_deref())?,
+            key_id,
+            codec.index(&event.anonymous_id),
+            event.user_id.as_deref().map(|u| codec.index(u)),
+        ])?;
         if inserted == 0 {
             counts.duplicates += 1;
             continue;
@@ -70,11 +85,15 @@ pub fn insert_batch(conn: &Connection, batch: &NewBatch) -> Result<IngestCounts,
         counts.stored += 1;
         if let Some((current, previous)) = &event.consent {
             insert_consent.execute((
-                &event.event_id,
-                &event.anonymous_id,
+                id,
+                codec.seal(
+                    &aad("consent_changes.anonymous_id", id),
+                    &event.anonymous_id,
+                )?,
                 int(event.timestamp_ms)?,
-                current,
-                previous,
+                codec.seal(&aad("consent_changes.current", id), current)?,
+                codec.seal(&aad("consent_changes.previous", id), previous)?,
+                key_id,
             ))?;
         }
     }
@@ -118,49 +137,99 @@ fn raw(text: String) -> Result<Box<RawValue>, StoreError> {
         .map_err(|e| StoreError::Sqlite(format!("stored JSON is corrupt: {e}")))
 }
 
+const EVENT_COLUMNS: &str = "e.seq, e.event_id, b.batch_id, b.received_at_ms, e.type, e.name,
+    e.timestamp_ms, e.purposes, e.anonymous_id, e.user_id, e.properties, e.page, e.key_id,
+    c.current, c.previous, c.key_id
+    FROM events e
+    JOIN batches b ON b.seq = e.batch_seq
+    LEFT JOIN consent_changes c ON c.event_id = e.event_id";
+
 /// Events after `since`, oldest first.
-pub fn events(conn: &Connection, since: i64, limit: u32) -> Result<EventsPage, StoreError> {
-    let mut statement = conn.prepare_cached(
-        "SELECT e.seq, e.event_id, b.batch_id, b.received_at_ms, e.type, e.name, e.timestamp_ms,
-                e.purposes, e.anonymous_id, e.user_id, e.properties, e.page,
-                c.current, c.previous
-         FROM events e
-         JOIN batches b ON b.seq = e.batch_seq
-         LEFT JOIN consent_changes c ON c.event_id = e.event_id
-         WHERE e.seq > ?1
-         ORDER BY e.seq
-         LIMIT ?2",
-    )?;
+pub fn events(
+    conn: &Connection,
+    since: i64,
+    limit: u32,
+    codec: &Codec,
+) -> Result<EventsPage, StoreError> {
+    let sql = format!("SELECT {EVENT_COLUMNS} WHERE e.seq > ?1 ORDER BY e.seq LIMIT ?2");
+    let mut statement = conn.prepare_cached(&sql)?;
     let mut rows = statement.query((since, limit))?;
     let mut events = Vec::new();
     while let Some(row) = rows.next()? {
-        let current: Option<String> = row.get(12)?;
-        let previous: Option<String> = row.get(13)?;
-        let consent = match (current, previous) {
-            (Some(current), Some(previous)) => Some(StoredConsent {
-                current: raw(current)?,
-                previous: raw(previous)?,
-            }),
-            _ => None,
-        };
-        events.push(StoredEvent {
-            seq: row.get(0)?,
-            event_id: row.get(1)?,
-            batch_id: row.get(2)?,
-            received_at: row.get(3)?,
-            kind: row.get(4)?,
-            name: row.get(5)?,
-            timestamp_unixtime_ms: row.get(6)?,
-            purposes: raw(row.get(7)?)?,
-            anonymous_id: row.get(8)?,
-            user_id: row.get(9)?,
-            properties: raw(row.get(10)?)?,
-            page: row.get::<_, Option<String>>(11)?.map(raw).transpose()?,
-            consent,
-        });
+        events.push(stored_event(row, codec)?);
     }
     let next_since = events.last().map_or(since, |e| e.seq);
     Ok(EventsPage { events, next_since })
+}
+
+/// Events of one anonymous id after `since`, oldest first, found through its keyed-hash index
+/// (every key's, during a rotation).
+pub fn events_of_anonymous_id(
+    conn: &Connection,
+    anonymous_id: &str,
+    since: i64,
+    limit: u32,
+    codec: &Codec,
+) -> Result<EventsPage, StoreError> {
+    let indexes = codec.indexes(anonymous_id);
+    let marks = vec!["?"; indexes.len()].join(", ");
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} WHERE e.anonymous_id_index IN ({marks}) AND e.seq > ? ORDER BY e.seq LIMIT ?"
+    );
+    let mut statement = conn.prepare_cached(&sql)?;
+    let mut params: Vec<Value> = indexes.into_iter().map(Value::Blob).collect();
+    params.push(Value::Integer(since));
+    params.push(Value::Integer(i64::from(limit)));
+    let mut rows = statement.query(rusqlite::params_from_iter(params))?;
+    let mut events = Vec::new();
+    while let Some(row) = rows.next()? {
+        events.push(stored_event(row, codec)?);
+    }
+    let next_since = events.last().map_or(since, |e| e.seq);
+    Ok(EventsPage { events, next_since })
+}
+
+fn stored_event(row: &rusqlite::Row<'_>, codec: &Codec) -> Result<StoredEvent, StoreError> {
+    let id: String = row.get(1)?;
+    let key: Option<String> = row.get(12)?;
+    let key = key.as_deref();
+    let consent_key: Option<String> = row.get(15)?;
+    let consent_key = consent_key.as_deref();
+    let current = codec.open_opt(
+        consent_key,
+        &aad("consent_changes.current", &id),
+        row.get(13)?,
+    )?;
+    let previous = codec.open_opt(
+        consent_key,
+        &aad("consent_changes.previous", &id),
+        row.get(14)?,
+    )?;
+    let consent = match (current, previous) {
+        (Some(current), Some(previous)) => Some(StoredConsent {
+            current: raw(current)?,
+            previous: raw(previous)?,
+        }),
+        _ => None,
+    };
+    Ok(StoredEvent {
+        seq: row.get(0)?,
+        batch_id: row.get(2)?,
+        received_at: row.get(3)?,
+        kind: row.get(4)?,
+        name: row.get(5)?,
+        timestamp_unixtime_ms: row.get(6)?,
+        purposes: raw(row.get(7)?)?,
+        anonymous_id: codec.open(key, &aad("events.anonymous_id", &id), row.get(8)?)?,
+        user_id: codec.open_opt(key, &aad("events.user_id", &id), row.get(9)?)?,
+        properties: raw(codec.open(key, &aad("events.properties", &id), row.get(10)?)?)?,
+        page: codec
+            .open_opt(key, &aad("events.page", &id), row.get(11)?)?
+            .map(raw)
+            .transpose()?,
+        consent,
+        event_id: id,
+    })
 }
 
 /// What is stored and counted.

@@ -67,6 +67,21 @@ const MIGRATIONS: &[&str] = &[
         prev_hash TEXT    NOT NULL,
         hash      TEXT    NOT NULL
     );",
+    // 3: encryption at rest: the key id beside every sealed row, keyed-hash indexes in place of
+    // ids in clear, and the keys the database holds data under (by id, never the key).
+    "ALTER TABLE batches ADD COLUMN key_id TEXT;
+    ALTER TABLE events ADD COLUMN key_id TEXT;
+    ALTER TABLE events ADD COLUMN anonymous_id_index BLOB;
+    ALTER TABLE events ADD COLUMN user_id_index BLOB;
+    ALTER TABLE consent_changes ADD COLUMN key_id TEXT;
+    DROP INDEX events_by_anonymous_id;
+    CREATE INDEX events_by_anonymous_id_index ON events(anonymous_id_index);
+    CREATE INDEX events_by_user_id_index ON events(user_id_index);
+    CREATE TABLE encryption_keys (
+        key_id        TEXT    PRIMARY KEY,
+        added_at_ms   INTEGER NOT NULL,
+        retired_at_ms INTEGER
+    );",
 ];
 
 /// The schema version this build writes.
