@@ -8,8 +8,10 @@
 use crate::commands::Command;
 use crate::connection::ConnectionLimits;
 use crate::keys::{AdminToken, ApiKeyEntry, ApiKeys, KeyError};
+use crate::network::{parse_network, Networks, Rate};
 use crate::origin::{Origin, OriginPolicy};
 use clap::Parser;
+use ipnet::IpNet;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -150,6 +152,31 @@ pub struct Cli {
         conflicts_with_all = ["encryption_key_file", "encryption_key", "generate_encryption_key"]
     )]
     pub insecure_no_encryption: bool,
+
+    /// A proxy (address or CIDR) whose X-Forwarded-For is believed, for rate limits and the
+    /// admin allowlist only; repeatable.
+    #[arg(long = "trusted-proxy", env = "CONSENTRY_TRUSTED_PROXIES", value_name = "CIDR", value_delimiter = ',', value_parser = parse_network)]
+    pub trusted_proxies: Vec<IpNet>,
+
+    /// Client addresses (CIDR) the admin and read API answers; others get 403; repeatable.
+    #[arg(long = "admin-allow-ip", env = "CONSENTRY_ADMIN_ALLOW_IPS", value_name = "CIDR", value_delimiter = ',', value_parser = parse_network)]
+    pub admin_allow_ips: Vec<IpNet>,
+
+    /// Batches a minute per client address, sustained (0: no limit).
+    #[arg(long, env = "CONSENTRY_IP_RATE_PER_MINUTE", default_value_t = 600)]
+    pub ip_rate_per_minute: u32,
+
+    /// Batches per client address at once.
+    #[arg(long, env = "CONSENTRY_IP_BURST", default_value_t = 60)]
+    pub ip_burst: u32,
+
+    /// Batches a minute per API key, sustained (0: no limit).
+    #[arg(long, env = "CONSENTRY_KEY_RATE_PER_MINUTE", default_value_t = 60_000)]
+    pub key_rate_per_minute: u32,
+
+    /// Batches per API key at once.
+    #[arg(long, env = "CONSENTRY_KEY_BURST", default_value_t = 1000)]
+    pub key_burst: u32,
 
     /// Connections open at once (also bounded by the descriptor limit, raised at start).
     #[arg(long, env = "CONSENTRY_MAX_CONNECTIONS", default_value_t = ConnectionLimits::default().max_connections)]
@@ -296,6 +323,14 @@ pub struct Settings {
     pub limits: ConnectionLimits,
     /// Where the data key comes from.
     pub encryption: Encryption,
+    /// Proxies whose X-Forwarded-For is believed.
+    pub trusted_proxies: Networks,
+    /// Client addresses the admin API answers (all when empty).
+    pub admin_allow: Networks,
+    /// Ingestion per client address.
+    pub ip_rate: Rate,
+    /// Ingestion per API key.
+    pub key_rate: Rate,
 }
 
 /// A configuration the collector refuses to start with.
@@ -364,6 +399,16 @@ impl Settings {
             shutdown_grace: Duration::from_secs(10),
             limits: ConnectionLimits::default(),
             encryption: Encryption::GeneratedInDataDir,
+            trusted_proxies: Networks::default(),
+            admin_allow: Networks::default(),
+            ip_rate: Rate {
+                per_minute: 600,
+                burst: 60,
+            },
+            key_rate: Rate {
+                per_minute: 60_000,
+                burst: 1000,
+            },
         }
     }
 
@@ -396,6 +441,16 @@ impl Settings {
             fault_injection: cli.fault_injection,
             max_body_bytes: cli.max_body_bytes,
             encryption,
+            trusted_proxies: Networks::new(cli.trusted_proxies),
+            admin_allow: Networks::new(cli.admin_allow_ips),
+            ip_rate: Rate {
+                per_minute: cli.ip_rate_per_minute,
+                burst: cli.ip_burst,
+            },
+            key_rate: Rate {
+                per_minute: cli.key_rate_per_minute,
+                burst: cli.key_burst,
+            },
             limits: ConnectionLimits {
                 max_connections: cli.max_connections,
                 idle_timeout: Duration::from_secs(cli.idle_timeout_secs),

@@ -15,6 +15,7 @@ use crate::consent_check::SalePurposes;
 use crate::crypto;
 use crate::faults::FaultQueue;
 use crate::keys::{load_or_create_admin_token, AdminTokenSource};
+use crate::network::Limiter;
 use crate::store::{Codec, Store, StoreCloser, StoreError, DATABASE_FILE};
 use crate::tls::{self, LocalCa, TlsError};
 use std::fmt;
@@ -172,7 +173,12 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         max_body_bytes: settings.max_body_bytes,
         body_budget: BodyBudget::new(settings.limits.max_body_memory),
         request_timeout: settings.limits.request_timeout,
+        trusted_proxies: settings.trusted_proxies,
+        admin_allow: settings.admin_allow,
+        ip_limiter: Limiter::new(settings.ip_rate),
+        key_limiter: Limiter::new(settings.key_rate),
     });
+    tokio::spawn(forget_idle_buckets(Arc::clone(&app)));
     let scheme = if tls.is_some() { "https" } else { "http" };
     let (shutdown, shutdown_rx) = oneshot::channel();
     let acceptor = tls
@@ -276,6 +282,19 @@ async fn serve(
         tracing::error!(error = %e, "cannot record the stop in the audit log");
     }
     closer.close().await.map_err(StopError::Store)
+}
+
+/// Every minute, drops the rate-limit buckets of clients that have not been seen for a while.
+async fn forget_idle_buckets(app: Arc<App>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        if Arc::strong_count(&app) == 1 {
+            return;
+        }
+        app.ip_limiter.forget_idle();
+        app.key_limiter.forget_idle();
+    }
 }
 
 /// An audit entry for what the collector does by itself.

@@ -87,10 +87,17 @@ async fn ingest(
     let bytes = read_body(headers, body, limit)
         .await
         .map_err(|e| ApiError::body(&e, limit))?;
-    let environment = match authenticate(&bytes)? {
-        Some(key) => environment_of(app, &key)?,
-        None => query_environment.ok_or_else(ApiError::unknown_api_key)?,
+    let (key, environment) = match (authenticate(&bytes)?, query_key(query), query_environment) {
+        (Some(key), _, _) => {
+            let environment = environment_of(app, &key)?;
+            (key, environment)
+        }
+        (None, Some(key), Some(environment)) => (key, environment),
+        _ => return Err(ApiError::unknown_api_key()),
     };
+    if let Err(wait) = app.key_limiter.check(&key) {
+        return Err(ApiError::rate_limited("API key", wait));
+    }
     let batch = validate(&bytes)?;
     let (new_batch, refused) = prepare(app, batch, environment)?;
     let counts = app

@@ -11,9 +11,10 @@
 //! | `GET /healthz` | anyone | liveness |
 //!
 //! Layers, outermost first: authorization marked sensitive → request id → request log
-//! (`TraceLayer`) → request id echoed → `Connection: close` on early answers → request deadline
-//! (`TimeoutLayer`, 408); then for ingestion: rejection counter → CORS → handler; for token
-//! routes: CORS → audit → bearer auth and role → handler.
+//! (`TraceLayer`) → request id echoed → `Connection: close` on early answers → client address
+//! → request deadline (`TimeoutLayer`, 408); then for ingestion: rejection counter → CORS →
+//! per-address rate limit → handler (which checks the per-key limit once it knows the key);
+//! for token routes: address allowlist → CORS → audit → bearer auth and role → handler.
 
 mod admin;
 mod audit;
@@ -21,6 +22,7 @@ mod auth;
 mod cors;
 mod early_close;
 mod error;
+mod gate;
 mod ingest;
 mod log;
 mod read;
@@ -35,6 +37,7 @@ use crate::body::BodyBudget;
 use crate::consent_check::SalePurposes;
 use crate::faults::FaultQueue;
 use crate::keys::{AdminToken, ApiKeys};
+use crate::network::{Limiter, Networks};
 use crate::origin::OriginPolicy;
 use crate::roles::Permission;
 use crate::store::Store;
@@ -75,6 +78,14 @@ pub struct App {
     pub body_budget: BodyBudget,
     /// The whole of one request.
     pub request_timeout: std::time::Duration,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Networks,
+    /// Client addresses the admin API answers (all when empty).
+    pub admin_allow: Networks,
+    /// Ingestion requests per client address.
+    pub ip_limiter: Limiter<std::net::IpAddr>,
+    /// Ingestion requests per API key.
+    pub key_limiter: Limiter<String>,
 }
 
 /// The connection's peer, put on every request by the server (before any proxy header is
@@ -103,6 +114,7 @@ pub fn router(app: Arc<App>) -> (Router, Vec<RouteInfo>) {
         )
         .finish();
     let ingest = ingest
+        .route_layer(from_fn_with_state(Arc::clone(&app), gate::ip_rate))
         .route_layer(from_fn_with_state(Arc::clone(&app), cors::ingest))
         .route_layer(from_fn_with_state(Arc::clone(&app), rejections::count));
 
@@ -178,7 +190,9 @@ pub fn router(app: Arc<App>) -> (Router, Vec<RouteInfo>) {
     }
     let (admin, admin_table) = admin.finish();
     table.extend(admin_table);
-    let admin = admin.route_layer(from_fn_with_state(Arc::clone(&app), cors::admin));
+    let admin = admin
+        .route_layer(from_fn_with_state(Arc::clone(&app), cors::admin))
+        .route_layer(from_fn_with_state(Arc::clone(&app), gate::admin_allowlist));
 
     let (public, public_table) = Routes::new(Arc::clone(&app))
         .add(
@@ -204,6 +218,7 @@ pub fn router(app: Arc<App>) -> (Router, Vec<RouteInfo>) {
         )
         .layer(PropagateRequestIdLayer::new(request_id))
         .layer(from_fn(early_close::close_on_error))
+        .layer(from_fn_with_state(Arc::clone(&app), gate::client))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             app.request_timeout,

@@ -8,6 +8,7 @@ pub mod client;
 use client::{Connection, Reply, TlsClient};
 use consentry_collector::config::{Settings, Transport};
 use consentry_collector::keys::{AdminToken, ApiKeys};
+use consentry_collector::network::Rate;
 use consentry_collector::origin::{Origin, OriginPolicy};
 use consentry_collector::server::{self, Running};
 use http_body_util::Full;
@@ -61,7 +62,7 @@ pub fn batch_of(events: Vec<Value>) -> Value {
 
 /// Settings for a test server in `dir`: plain HTTP on loopback, key `demo=pk_demo`, origin
 /// [`SHOP`] for ingestion, [`INSPECTOR`] for the admin API, sale purpose `advertising`, fault
-/// injection on.
+/// injection on, a data key generated in `dir`, no rate limits.
 pub fn settings(dir: &Path) -> Settings {
     let keys = ApiKeys::new(vec!["demo=pk_demo".parse().unwrap()]).unwrap();
     let mut settings = Settings::new("127.0.0.1:0".parse().unwrap(), dir.to_owned(), keys);
@@ -71,6 +72,15 @@ pub fn settings(dir: &Path) -> Settings {
     settings.admin_token = Some(AdminToken::new(ADMIN_TOKEN).unwrap());
     settings.sale_purposes = vec!["advertising".to_owned()];
     settings.fault_injection = true;
+    // Tests send bursts from one address; the rate-limit tests set their own limits.
+    settings.ip_rate = Rate {
+        per_minute: 0,
+        burst: 0,
+    };
+    settings.key_rate = Rate {
+        per_minute: 0,
+        burst: 0,
+    };
     settings
 }
 
