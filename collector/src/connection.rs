@@ -16,6 +16,7 @@
 //!   find peers that vanished.
 
 use crate::api::{DropConnection, PeerAddr};
+use crate::metrics::Metrics;
 use axum::extract::Request;
 use axum::response::Response;
 use axum::Router;
@@ -107,11 +108,15 @@ pub struct Shared {
     pub limits: ConnectionLimits,
     /// Becomes `true` when the server shuts down.
     pub stopping: watch::Receiver<bool>,
+    /// Connection counts.
+    pub metrics: Metrics,
 }
 
 /// Serves one accepted connection until it closes; `permit` is its place under the cap.
 pub async fn serve(tcp: TcpStream, peer: SocketAddr, shared: Shared, permit: OwnedSemaphorePermit) {
     let _permit = permit;
+    shared.metrics.connections_open.inc();
+    let _open = OpenConnection(shared.metrics.connections_open.clone());
     let _ = tcp.set_nodelay(true);
     match &shared.tls {
         None => drive(TokioIo::new(tcp), false, peer, &shared).await,
@@ -251,6 +256,15 @@ impl Activity {
                 .unwrap_or_else(PoisonError::into_inner)
                 .elapsed()
                 >= idle
+    }
+}
+
+/// Counts the connection as closed when dropped.
+struct OpenConnection(prometheus::IntGauge);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.dec();
     }
 }
 

@@ -35,6 +35,7 @@ pub mod consent_check;
 pub mod crypto;
 pub mod faults;
 pub mod keys;
+pub mod metrics;
 pub mod network;
 pub mod origin;
 pub mod roles;

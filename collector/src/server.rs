@@ -15,6 +15,7 @@ use crate::consent_check::SalePurposes;
 use crate::crypto;
 use crate::faults::FaultQueue;
 use crate::keys::{load_or_create_admin_token, AdminTokenSource};
+use crate::metrics::Metrics;
 use crate::network::Limiter;
 use crate::store::{Codec, Store, StoreCloser, StoreError, DATABASE_FILE};
 use crate::tls::{self, LocalCa, TlsError};
@@ -45,6 +46,8 @@ pub enum StartError {
     Bind(SocketAddr, io::Error),
     /// The encryption key.
     Encryption(String),
+    /// The metrics registry.
+    Metrics(String),
 }
 
 impl fmt::Display for StartError {
@@ -56,6 +59,7 @@ impl fmt::Display for StartError {
             StartError::Store(e) => write!(f, "database: {e}"),
             StartError::Bind(addr, e) => write!(f, "cannot listen on {addr}: {e}"),
             StartError::Encryption(e) => write!(f, "encryption key: {e}"),
+            StartError::Metrics(e) => write!(f, "metrics: {e}"),
         }
     }
 }
@@ -149,13 +153,19 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         }
         Err(e) => return Err(StartError::Encryption(e)),
     };
-    let (store, closer) =
-        Store::open(&dir.join(DATABASE_FILE), codec).map_err(StartError::Store)?;
+    let metrics = Metrics::new().map_err(|e| StartError::Metrics(e.to_string()))?;
+    let (store, closer) = Store::open(
+        &dir.join(DATABASE_FILE),
+        codec,
+        metrics.store_commit_seconds.clone(),
+    )
+    .map_err(StartError::Store)?;
     store
         .audit(system_entry("collector.start"))
         .await
         .map_err(StartError::Store)?;
 
+    let (stopping, stopping_rx) = watch::channel(false);
     let environments = settings
         .api_keys
         .environments()
@@ -177,6 +187,8 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         admin_allow: settings.admin_allow,
         ip_limiter: Limiter::new(settings.ip_rate),
         key_limiter: Limiter::new(settings.key_rate),
+        metrics: metrics.clone(),
+        stopping: stopping_rx.clone(),
     });
     tokio::spawn(forget_idle_buckets(Arc::clone(&app)));
     let scheme = if tls.is_some() { "https" } else { "http" };
@@ -185,7 +197,6 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         .as_ref()
         .map(|t| TlsAcceptor::from(Arc::clone(&t.server_config)));
     let (router, routes) = api::router(Arc::clone(&app));
-    let (stopping, stopping_rx) = watch::channel(false);
     let mut limits = settings.limits.clone();
     limits.max_connections = connection::connection_capacity(limits.max_connections);
     let shared = Shared {
@@ -193,6 +204,7 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         tls: acceptor,
         limits,
         stopping: stopping_rx,
+        metrics,
     };
     let task = tokio::spawn(serve(
         listener,
@@ -255,7 +267,8 @@ async fn serve(
                     }
                 };
                 let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
-                    tracing::warn!(%peer, capacity, "connection refused: too many open");
+                    tracing::warn!(capacity, "connection refused: too many open");
+                    shared.metrics.connections_refused.inc();
                     drop(tcp);
                     continue;
                 };

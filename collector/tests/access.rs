@@ -27,6 +27,8 @@ const READERS: Expect = Expect::Roles([true, true, true, false]);
 /// this table lacks fails the test.
 const EXPECTED: &[(Method, &str, Expect, &str)] = &[
     (Method::GET, "/healthz", Expect::Public, ""),
+    (Method::GET, "/readyz", Expect::Public, ""),
+    (Method::GET, "/metrics", READERS, ""),
     (Method::POST, "/v1/batch", Expect::ApiKey, ""),
     (Method::GET, "/v1/events", READERS, ""),
     (Method::GET, "/v1/stats", READERS, ""),

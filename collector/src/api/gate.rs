@@ -47,6 +47,10 @@ pub async fn admin_allowlist(
 pub async fn ip_rate(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
     if let Some(ClientIp(ip)) = request.extensions().get::<ClientIp>() {
         if let Err(wait) = app.ip_limiter.check(ip) {
+            app.metrics
+                .rate_limited
+                .with_label_values(&["address"])
+                .inc();
             return ApiError::rate_limited("address", wait).into_response();
         }
     }

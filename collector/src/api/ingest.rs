@@ -96,6 +96,10 @@ async fn ingest(
         _ => return Err(ApiError::unknown_api_key()),
     };
     if let Err(wait) = app.key_limiter.check(&key) {
+        app.metrics
+            .rate_limited
+            .with_label_values(&["api_key"])
+            .inc();
         return Err(ApiError::rate_limited("API key", wait));
     }
     let batch = validate(&bytes)?;
@@ -105,8 +109,12 @@ async fn ingest(
         .ingest(new_batch)
         .await
         .map_err(|e| ApiError::storage(&e))?;
+    let metrics = &app.metrics;
+    metrics.events_accepted.inc_by(counts.stored);
+    metrics.events_duplicate.inc_by(counts.duplicates);
     for r in &refused {
         tracing::info!(event_id = %r.id, reason = r.reason, "event refused");
+        metrics.events_refused.with_label_values(&[r.reason]).inc();
     }
     let outcome = IngestOutcome {
         stored: counts.stored,

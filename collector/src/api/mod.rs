@@ -8,10 +8,12 @@
 //! | `GET /v1/audit` | `admin` | the audit log |
 //! | `POST`/`GET /v1/tokens`, `DELETE /v1/tokens/{id}` | `admin` | tokens |
 //! | `POST`/`DELETE /v1/admin/faults`, `POST /v1/admin/reset` | `admin`, `--fault-injection` only | tests |
-//! | `GET /healthz` | anyone | liveness |
+//! | `GET /metrics` | `viewer`, `editor`, `admin` | Prometheus metrics |
+//! | `GET /healthz`, `GET /readyz` | anyone | liveness (store thread and database), readiness |
 //!
 //! Layers, outermost first: authorization marked sensitive → request id → request log
-//! (`TraceLayer`) → request id echoed → `Connection: close` on early answers → client address
+//! (`TraceLayer`) → request id echoed → requests counted by route and status →
+//! `Connection: close` on early answers → client address
 //! → request deadline (`TimeoutLayer`, 408); then for ingestion: rejection counter → CORS →
 //! per-address rate limit → handler (which checks the per-key limit once it knows the key);
 //! for token routes: address allowlist → CORS → audit → bearer auth and role → handler.
@@ -23,6 +25,7 @@ mod cors;
 mod early_close;
 mod error;
 mod gate;
+mod health;
 mod ingest;
 mod log;
 mod read;
@@ -37,6 +40,7 @@ use crate::body::BodyBudget;
 use crate::consent_check::SalePurposes;
 use crate::faults::FaultQueue;
 use crate::keys::{AdminToken, ApiKeys};
+use crate::metrics::Metrics;
 use crate::network::{Limiter, Networks};
 use crate::origin::OriginPolicy;
 use crate::roles::Permission;
@@ -86,6 +90,10 @@ pub struct App {
     pub ip_limiter: Limiter<std::net::IpAddr>,
     /// Ingestion requests per API key.
     pub key_limiter: Limiter<String>,
+    /// What `/metrics` shows.
+    pub metrics: Metrics,
+    /// Becomes `true` when shutdown begins (readiness turns 503).
+    pub stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 /// The connection's peer, put on every request by the server (before any proxy header is
@@ -134,6 +142,13 @@ pub fn router(app: Arc<App>) -> (Router, Vec<RouteInfo>) {
             read,
             "stats.read",
             get(read::stats),
+        )
+        .add(
+            Method::GET,
+            "/metrics",
+            Access::Token(Permission::ReadMetrics),
+            "metrics.read",
+            get(health::metrics),
         )
         .add(
             Method::GET,
@@ -200,7 +215,14 @@ pub fn router(app: Arc<App>) -> (Router, Vec<RouteInfo>) {
             "/healthz",
             Access::Public,
             "health",
-            get(healthz),
+            get(health::healthz),
+        )
+        .add(
+            Method::GET,
+            "/readyz",
+            Access::Public,
+            "ready",
+            get(health::readyz),
         )
         .finish();
     table.extend(public_table);
@@ -217,6 +239,7 @@ pub fn router(app: Arc<App>) -> (Router, Vec<RouteInfo>) {
                 .on_failure(()),
         )
         .layer(PropagateRequestIdLayer::new(request_id))
+        .layer(from_fn_with_state(Arc::clone(&app), routes::count))
         .layer(from_fn(early_close::close_on_error))
         .layer(from_fn_with_state(Arc::clone(&app), gate::client))
         .layer(TimeoutLayer::with_status_code(
@@ -230,10 +253,6 @@ pub fn router(app: Arc<App>) -> (Router, Vec<RouteInfo>) {
         .with_state(app)
         .layer(layers);
     (router, table)
-}
-
-async fn healthz() -> &'static str {
-    "ok"
 }
 
 async fn not_found() -> ApiError {

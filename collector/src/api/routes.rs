@@ -5,8 +5,10 @@
 
 use super::{audit, auth, App};
 use crate::roles::Permission;
+use axum::extract::{Request, State};
 use axum::http::Method;
-use axum::middleware::from_fn_with_state;
+use axum::middleware::{from_fn_with_state, map_response_with_state, Next};
+use axum::response::Response;
 use axum::routing::MethodRouter;
 use axum::Router;
 use std::sync::Arc;
@@ -44,6 +46,30 @@ pub struct Guard {
     pub permission: Permission,
     /// Its audit action.
     pub action: &'static str,
+}
+
+/// Response marker: the route (its action name) that answered, for the request metrics.
+#[derive(Clone, Copy, Debug)]
+pub struct RouteAction(pub &'static str);
+
+async fn tag(State(action): State<&'static str>, mut response: Response) -> Response {
+    response.extensions_mut().insert(RouteAction(action));
+    response
+}
+
+/// Counts every answer by route (`unrouted` for 404s and answers made before routing, such as
+/// the request deadline's 408) and status.
+pub async fn count(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let route = response
+        .extensions()
+        .get::<RouteAction>()
+        .map_or("unrouted", |r| r.0);
+    app.metrics
+        .requests
+        .with_label_values(&[route, response.status().as_str()])
+        .inc();
+    response
 }
 
 /// A router being built, and the table of what it holds.
@@ -86,6 +112,7 @@ impl Routes {
                     .layer(from_fn_with_state(guard, audit::record))
             }
         };
+        let handler = handler.layer(map_response_with_state(action, tag));
         self.router = self.router.route(path, handler);
         self.table.push(RouteInfo {
             method,

@@ -307,7 +307,13 @@ pub struct StoreCloser {
 impl Store {
     /// Opens (creating and migrating if needed) the database at `path`, checks that `codec`
     /// has every key the database holds data under, and starts its thread.
-    pub fn open(path: &Path, codec: Codec) -> Result<(Store, StoreCloser), StoreError> {
+    ///
+    /// `commit_seconds` observes how long each write group takes from BEGIN to COMMIT.
+    pub fn open(
+        path: &Path,
+        codec: Codec,
+        commit_seconds: prometheus::Histogram,
+    ) -> Result<(Store, StoreCloser), StoreError> {
         let conn = schema::open(path)?;
         sealed::check_keys(&conn, &codec)?;
         let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
@@ -315,7 +321,7 @@ impl Store {
         let thread_pending = Arc::clone(&pending);
         let thread = std::thread::Builder::new()
             .name("consentry-store".to_owned())
-            .spawn(move || worker::run(conn, rx, &thread_pending))
+            .spawn(move || worker::run(conn, rx, &thread_pending, &commit_seconds))
             .map_err(|e| StoreError::Thread(e.to_string()))?;
         Ok((
             Store {
@@ -437,6 +443,20 @@ impl Store {
     pub async fn revoke_token(&self, id: String, now_ms: i64) -> Result<bool, StoreError> {
         self.write(move |conn| access::revoke_token(conn, &id, now_ms))
             .await
+    }
+
+    /// Operations waiting for the store thread.
+    pub fn queue_depth(&self) -> usize {
+        CHANNEL_CAPACITY.saturating_sub(self.tx.capacity())
+    }
+
+    /// Whether the store thread answers and the database reads.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.read(|conn| {
+            conn.query_row("SELECT COUNT(*) FROM schema_migrations", [], |_| Ok(()))?;
+            Ok(())
+        })
+        .await
     }
 
     /// How many entries the audit log holds.

@@ -82,6 +82,16 @@ const MIGRATIONS: &[&str] = &[
         added_at_ms   INTEGER NOT NULL,
         retired_at_ms INTEGER
     );",
+    // 4: stored rows counted as they are stored (stats no longer counts every row).
+    "INSERT INTO counters (name, value)
+        SELECT 'batches', COUNT(*) FROM batches WHERE true
+        ON CONFLICT(name) DO UPDATE SET value = excluded.value;
+    INSERT INTO counters (name, value)
+        SELECT 'events', COUNT(*) FROM events WHERE true
+        ON CONFLICT(name) DO UPDATE SET value = excluded.value;
+    INSERT INTO counters (name, value)
+        SELECT 'consent_changes', COUNT(*) FROM consent_changes WHERE true
+        ON CONFLICT(name) DO UPDATE SET value = excluded.value;",
 ];
 
 /// The schema version this build writes.

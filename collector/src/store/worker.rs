@@ -2,6 +2,7 @@
 //! transaction (a SAVEPOINT per write), answers writes only after COMMIT, then answers reads.
 
 use super::{queries, Command, PendingCounters, ReadOp, StoreError, WriteOp};
+use prometheus::Histogram;
 use rusqlite::{Connection, TransactionBehavior};
 use std::collections::BTreeMap;
 use tokio::sync::{mpsc, oneshot};
@@ -15,6 +16,7 @@ pub(super) fn run(
     mut conn: Connection,
     mut rx: mpsc::Receiver<Command>,
     pending: &PendingCounters,
+    commit_seconds: &Histogram,
 ) {
     let mut close_reply = None;
     while let Some(first) = rx.blocking_recv() {
@@ -25,7 +27,7 @@ pub(super) fn run(
                 Err(_) => break,
             }
         }
-        if let Some(reply) = handle_group(&mut conn, group, pending) {
+        if let Some(reply) = handle_group(&mut conn, group, pending, commit_seconds) {
             close_reply = Some(reply);
             break;
         }
@@ -45,6 +47,7 @@ fn handle_group(
     conn: &mut Connection,
     group: Vec<Command>,
     pending: &PendingCounters,
+    commit_seconds: &Histogram,
 ) -> Option<oneshot::Sender<Result<(), StoreError>>> {
     let mut writes = Vec::new();
     let mut reads: Vec<ReadOp> = Vec::new();
@@ -59,7 +62,9 @@ fn handle_group(
     }
     let rejected = pending.take();
     if !writes.is_empty() || !rejected.is_empty() {
+        let timer = commit_seconds.start_timer();
         write_group(conn, writes, rejected, pending);
+        timer.observe_duration();
     }
     for read in reads {
         read(conn);
