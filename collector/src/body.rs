@@ -10,8 +10,6 @@ use axum::http::HeaderMap;
 use flate2::read::GzDecoder;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use std::io::Read;
-use std::sync::Arc;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Why a body was not read.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,6 +25,8 @@ pub enum BodyError {
     BadGzip,
     /// The client went away or the connection failed mid-body (400).
     Incomplete,
+    /// The next piece of the body did not arrive in time (408).
+    TimedOut,
 }
 
 impl BodyError {
@@ -40,6 +40,7 @@ impl BodyError {
             BodyError::TooLarge => format!("body is larger than {limit} bytes"),
             BodyError::BadGzip => "body is not valid gzip".to_owned(),
             BodyError::Incomplete => "body could not be read".to_owned(),
+            BodyError::TimedOut => "the body stopped arriving".to_owned(),
         }
     }
 }
@@ -122,38 +123,6 @@ pub fn memory_needed(
     })
 }
 
-/// Memory for request bodies, shared by every request: a body is read only once its share is
-/// reserved, so stalled or slow bodies cannot hold more than the budget between them.
-#[derive(Clone, Debug)]
-pub struct BodyBudget {
-    kib: Arc<Semaphore>,
-    capacity_kib: u32,
-}
-
-impl BodyBudget {
-    /// A budget of `bytes`.
-    pub fn new(bytes: usize) -> BodyBudget {
-        let capacity_kib = u32::try_from(bytes.div_ceil(1024)).unwrap_or(u32::MAX);
-        BodyBudget {
-            kib: Arc::new(Semaphore::new(
-                capacity_kib
-                    .try_into()
-                    .unwrap_or(usize::MAX)
-                    .min(Semaphore::MAX_PERMITS),
-            )),
-            capacity_kib,
-        }
-    }
-
-    /// Reserves `bytes` until the returned permit is dropped; `None` when the budget is spent.
-    pub fn reserve(&self, bytes: usize) -> Option<OwnedSemaphorePermit> {
-        let kib = u32::try_from(bytes.div_ceil(1024))
-            .unwrap_or(u32::MAX)
-            .min(self.capacity_kib);
-        Arc::clone(&self.kib).try_acquire_many_owned(kib).ok()
-    }
-}
-
 /// Reads the whole body, decoding gzip, refusing more than `limit` bytes at either stage.
 pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, BodyError> {
     let encoding = encoding(headers)?;
@@ -163,12 +132,27 @@ pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
             return Err(BodyError::TooLarge)
         }
+        Err(e) if caused_by::<tower_http::timeout::TimeoutError>(&*e) => {
+            return Err(BodyError::TimedOut)
+        }
         Err(_) => return Err(BodyError::Incomplete),
     };
     match encoding {
         Encoding::Identity => Ok(raw),
         Encoding::Gzip => gunzip(&raw, limit),
     }
+}
+
+/// Whether `error` or anything in its source chain is an `E`.
+fn caused_by<E: std::error::Error + 'static>(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(error);
+    while let Some(e) = next {
+        if e.is::<E>() {
+            return true;
+        }
+        next = e.source();
+    }
+    false
 }
 
 /// Decompresses at most `limit` bytes; one more means the body is too large.

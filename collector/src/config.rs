@@ -194,6 +194,11 @@ pub struct Cli {
     #[arg(long, env = "CONSENTRY_REQUEST_TIMEOUT_SECS", default_value_t = ConnectionLimits::default().request_timeout.as_secs())]
     pub request_timeout_secs: u64,
 
+    /// Of --max-body-memory-bytes, what one client address may hold (default: an eighth, and
+    /// at least twice --max-body-bytes).
+    #[arg(long, env = "CONSENTRY_MAX_BODY_MEMORY_PER_CLIENT_BYTES")]
+    pub max_body_memory_per_client_bytes: Option<usize>,
+
     /// Bytes of request bodies held in memory at once across all requests (503 beyond).
     #[arg(long, env = "CONSENTRY_MAX_BODY_MEMORY_BYTES", default_value_t = ConnectionLimits::default().max_body_memory)]
     pub max_body_memory_bytes: usize,
@@ -457,6 +462,7 @@ impl Settings {
                 max_age: Duration::from_secs(cli.max_connection_age_secs),
                 request_timeout: Duration::from_secs(cli.request_timeout_secs),
                 max_body_memory: cli.max_body_memory_bytes,
+                max_body_memory_per_client: cli.max_body_memory_per_client_bytes,
                 ..ConnectionLimits::default()
             },
             ..Settings::new(cli.listen, cli.data_dir, ApiKeys::new(cli.api_keys)?)

@@ -59,6 +59,20 @@ pub struct ConnectionLimits {
     pub request_timeout: Duration,
     /// Bytes of request bodies held in memory at once, across all requests.
     pub max_body_memory: usize,
+    /// Of which one client address may hold this much (`None`: an eighth, and at least two
+    /// bodies of the largest size).
+    pub max_body_memory_per_client: Option<usize>,
+    /// The longest wait for the next piece of a request body (408 after it).
+    pub body_idle_timeout: Duration,
+}
+
+impl ConnectionLimits {
+    /// What one client address may hold of the body memory, given the largest body.
+    pub fn body_memory_per_client(&self, max_body_bytes: usize) -> usize {
+        self.max_body_memory_per_client
+            .unwrap_or_else(|| (self.max_body_memory / 8).max(max_body_bytes.saturating_mul(2)))
+            .min(self.max_body_memory)
+    }
 }
 
 impl Default for ConnectionLimits {
@@ -71,6 +85,8 @@ impl Default for ConnectionLimits {
             max_age: Duration::from_secs(3600),
             request_timeout: Duration::from_secs(15),
             max_body_memory: 64 * 1024 * 1024,
+            max_body_memory_per_client: None,
+            body_idle_timeout: Duration::from_secs(5),
         }
     }
 }

@@ -27,6 +27,7 @@
 pub mod api;
 pub mod audit;
 pub mod body;
+pub mod body_budget;
 pub mod clock;
 pub mod commands;
 pub mod config;

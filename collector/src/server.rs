@@ -8,7 +8,7 @@
 use crate::api::routes::RouteInfo;
 use crate::api::{self, App};
 use crate::audit::{NewAuditEntry, SYSTEM_ACTOR};
-use crate::body::BodyBudget;
+use crate::body_budget::BodyBudget;
 use crate::config::{ConfigError, Settings, Transport};
 use crate::connection::{self, Shared};
 use crate::consent_check::SalePurposes;
@@ -181,8 +181,14 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         sale_purposes: SalePurposes::new(settings.sale_purposes),
         faults: settings.fault_injection.then(FaultQueue::default),
         max_body_bytes: settings.max_body_bytes,
-        body_budget: BodyBudget::new(settings.limits.max_body_memory),
+        body_budget: BodyBudget::new(
+            settings.limits.max_body_memory,
+            settings
+                .limits
+                .body_memory_per_client(settings.max_body_bytes),
+        ),
         request_timeout: settings.limits.request_timeout,
+        body_idle_timeout: settings.limits.body_idle_timeout,
         trusted_proxies: settings.trusted_proxies,
         admin_allow: settings.admin_allow,
         ip_limiter: Limiter::new(settings.ip_rate),

@@ -147,6 +147,7 @@ async fn answer_head(tcp: &mut TcpStream, bound: Duration) -> String {
 async fn stalled_http1_bodies_are_capped_in_memory_and_cut_at_the_deadline() {
     let server = TestServer::start_with(|s| {
         s.limits.max_body_memory = 4 * MIB + MIB / 2;
+        s.limits.max_body_memory_per_client = Some(4 * MIB + MIB / 2);
         s.limits.request_timeout = Duration::from_secs(1);
     })
     .await;
@@ -170,6 +171,56 @@ async fn stalled_http1_bodies_are_capped_in_memory_and_cut_at_the_deadline() {
         assert!(head.contains("connection: close"), "{head}");
     }
     normal_batch_is_served(&server, "the stalled bodies were cut").await;
+}
+
+#[tokio::test]
+async fn one_address_holds_only_its_share_of_body_memory_and_bodies_that_stop_are_cut() {
+    let server = TestServer::start_with(|s| {
+        s.limits.max_body_memory = 8 * MIB;
+        s.limits.max_body_memory_per_client = Some(2 * MIB);
+        s.limits.body_idle_timeout = Duration::from_millis(500);
+    })
+    .await;
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        held.push(stalled_http1_body(&server, 512 * 1024).await);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut third = stalled_http1_body(&server, 1024).await;
+    let head = answer_head(&mut third, Duration::from_secs(5)).await;
+    assert!(
+        head.starts_with("http/1.1 503"),
+        "the address's share is spent: {head}"
+    );
+
+    // Another address is served while the first one's bodies are stalled.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let mut other = socket.connect(server.addr).await.unwrap();
+    let body = fixture().to_string();
+    let started = Instant::now();
+    other
+        .write_all(
+            format!(
+                "POST /v1/batch HTTP/1.1\r\nhost: x\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let head = answer_head(&mut other, Duration::from_secs(5)).await;
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    eprintln!(
+        "normal batch from another address while one address's share is spent: {:.1} ms",
+        started.elapsed().as_secs_f64() * 1000.0
+    );
+
+    // A body that stops arriving is cut after the idle gap, well before the request deadline.
+    for tcp in &mut held {
+        let head = answer_head(tcp, Duration::from_secs(10)).await;
+        assert!(head.starts_with("http/1.1 408"), "{head}");
+    }
 }
 
 /// A request body that sends one chunk and then never another.
@@ -221,6 +272,7 @@ where
 async fn one_http2_connection_with_many_stalled_streams_is_capped_too() {
     let server = tls_server(|s| {
         s.limits.max_body_memory = 4 * MIB + MIB / 2;
+        s.limits.max_body_memory_per_client = Some(4 * MIB + MIB / 2);
         s.limits.request_timeout = Duration::from_secs(1);
     })
     .await;

@@ -8,6 +8,7 @@
 //! are refused (not stored, listed by id), and events whose id is already stored are counted as
 //! duplicates.
 
+use super::gate::ClientIp;
 use super::{ApiError, App, DropConnection, InjectedFault};
 use crate::body::{check_content_type, check_declared_length, memory_needed, read_body};
 use crate::consent_check::check_event;
@@ -20,8 +21,10 @@ use axum::extract::{RawQuery, State};
 use axum::http::header::RETRY_AFTER;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use axum::Json;
 use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 /// Response marker: what one batch did, for the request log.
@@ -53,13 +56,15 @@ struct Refused {
 pub async fn handle(
     State(app): State<Arc<App>>,
     RawQuery(query): RawQuery,
+    client: Option<Extension<ClientIp>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     if let Some(fault) = app.faults.as_ref().and_then(|f| f.next()) {
         return fault_response(fault);
     }
-    match ingest(&app, query.as_deref(), &headers, body).await {
+    let client = client.map(|Extension(ClientIp(ip))| ip);
+    match ingest(&app, query.as_deref(), client, &headers, body).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
     }
@@ -68,6 +73,7 @@ pub async fn handle(
 async fn ingest(
     app: &App,
     query: Option<&str>,
+    client: Option<IpAddr>,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
@@ -81,7 +87,7 @@ async fn ingest(
         None => None,
     };
     let needed = memory_needed(headers, declared, limit).map_err(|e| ApiError::body(&e, limit))?;
-    let Some(_reserved) = app.body_budget.reserve(needed) else {
+    let Some(_reserved) = app.body_budget.reserve(client, needed) else {
         return Err(ApiError::busy());
     };
     let bytes = read_body(headers, body, limit)

@@ -15,7 +15,7 @@
 //! (`TraceLayer`) → request id echoed → requests counted by route and status →
 //! `Connection: close` on early answers → client address
 //! → request deadline (`TimeoutLayer`, 408); then for ingestion: rejection counter → CORS →
-//! per-address rate limit → handler (which checks the per-key limit once it knows the key);
+//! per-address rate limit → body idle timeout (`RequestBodyTimeoutLayer`) → handler (which checks the per-key limit once it knows the key);
 //! for token routes: address allowlist → CORS → audit → bearer auth and role → handler.
 
 mod admin;
@@ -36,7 +36,7 @@ mod tokens;
 pub use error::ApiError;
 pub use ingest::IngestOutcome;
 
-use crate::body::BodyBudget;
+use crate::body_budget::BodyBudget;
 use crate::consent_check::SalePurposes;
 use crate::faults::FaultQueue;
 use crate::keys::{AdminToken, ApiKeys};
@@ -56,7 +56,7 @@ use std::sync::Arc;
 use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
-use tower_http::timeout::TimeoutLayer;
+use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 use tower_http::trace::TraceLayer;
 
 /// What every handler shares.
@@ -82,6 +82,8 @@ pub struct App {
     pub body_budget: BodyBudget,
     /// The whole of one request.
     pub request_timeout: std::time::Duration,
+    /// The longest wait for the next piece of a batch body.
+    pub body_idle_timeout: std::time::Duration,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Networks,
     /// Client addresses the admin API answers (all when empty).
@@ -122,6 +124,7 @@ pub fn router(app: Arc<App>) -> (Router, Vec<RouteInfo>) {
         )
         .finish();
     let ingest = ingest
+        .route_layer(RequestBodyTimeoutLayer::new(app.body_idle_timeout))
         .route_layer(from_fn_with_state(Arc::clone(&app), gate::ip_rate))
         .route_layer(from_fn_with_state(Arc::clone(&app), cors::ingest))
         .route_layer(from_fn_with_state(Arc::clone(&app), rejections::count));
