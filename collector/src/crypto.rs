@@ -105,8 +105,20 @@ impl DataKey {
         DataKey::from_bytes(&bytes)
     }
 
-    /// A key from a file holding its base64 text.
+    /// A key from a file holding its base64 text (a warning when others may read the file).
     pub fn from_file(path: &Path) -> Result<DataKey, String> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            if let Ok(meta) = std::fs::metadata(path) {
+                if meta.permissions().mode() & 0o077 != 0 {
+                    tracing::warn!(
+                        path = %path.display(),
+                        "the encryption key file is readable by others: chmod 600 it"
+                    );
+                }
+            }
+        }
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
         DataKey::from_base64(&text).map_err(|e| format!("{}: {e}", path.display()))
     }

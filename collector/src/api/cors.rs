@@ -5,6 +5,11 @@
 //! origin gets `Access-Control-Allow-Origin: <origin>`, `Vary: Origin` and, so the SDK can
 //! honour it, `Access-Control-Expose-Headers: Retry-After`; its preflight is answered here. A
 //! request or preflight from any other origin is refused with 403 and no grant.
+//!
+//! Kept by hand rather than tower-http's `CorsLayer` (a contract reason, not a measured one):
+//! `CorsLayer` never refuses a request, it only leaves out the grant, while this collector
+//! answers 403 to a disallowed origin before reading the body or storing anything, so a
+//! misconfigured site sees a clear error instead of events stored from an unknown page.
 
 use super::{ApiError, App};
 use crate::origin::OriginPolicy;
