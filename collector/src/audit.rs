@@ -19,7 +19,7 @@ pub const GENESIS_HASH: &str = "000000000000000000000000000000000000000000000000
 pub const SYSTEM_ACTOR: &str = "system";
 
 /// An entry to append: everything but its place in the chain.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct NewAuditEntry {
     /// When, Unix milliseconds.
     pub at_ms: i64,
@@ -35,23 +35,14 @@ pub struct NewAuditEntry {
     pub outcome: String,
 }
 
-/// A stored entry.
+/// A stored entry: its place, its fields, and the chain's two hashes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct AuditEntry {
     /// Its place: 1, 2, 3, … without gaps.
     pub seq: i64,
-    /// When, Unix milliseconds.
-    pub at_ms: i64,
-    /// Who.
-    pub actor: String,
-    /// Their role.
-    pub role: String,
-    /// What.
-    pub action: String,
-    /// On what.
-    pub target: String,
-    /// How it ended.
-    pub outcome: String,
+    /// What it records.
+    #[serde(flatten)]
+    pub fields: NewAuditEntry,
     /// The previous entry's hash.
     pub prev_hash: String,
     /// This entry's hash.
@@ -64,12 +55,7 @@ impl NewAuditEntry {
         let hash = entry_hash(seq, &self, prev_hash);
         AuditEntry {
             seq,
-            at_ms: self.at_ms,
-            actor: self.actor,
-            role: self.role,
-            action: self.action,
-            target: self.target,
-            outcome: self.outcome,
+            fields: self,
             prev_hash: prev_hash.to_owned(),
             hash,
         }
@@ -136,15 +122,7 @@ pub fn verify<'a>(
                 "its previous hash is not the hash of the entry before it",
             ));
         }
-        let fields = NewAuditEntry {
-            at_ms: entry.at_ms,
-            actor: entry.actor.clone(),
-            role: entry.role.clone(),
-            action: entry.action.clone(),
-            target: entry.target.clone(),
-            outcome: entry.outcome.clone(),
-        };
-        if entry_hash(entry.seq, &fields, &prev) != entry.hash {
+        if entry_hash(entry.seq, &entry.fields, &prev) != entry.hash {
             return Err(broken("its content does not match its hash"));
         }
         prev.clone_from(&entry.hash);
@@ -196,7 +174,7 @@ mod tests {
     #[test]
     fn edits_deletions_and_reorders_are_found_at_the_entry() {
         let mut edited = log(5);
-        edited[2].target = "/v1/stats".to_owned();
+        edited[2].fields.target = "/v1/stats".to_owned();
         assert_eq!(verify(&edited, 1, GENESIS_HASH).unwrap_err().seq, 3);
 
         let mut deleted = log(5);

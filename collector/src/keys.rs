@@ -228,7 +228,7 @@ pub fn load_or_create_admin_token(data_dir: &Path) -> io::Result<(AdminToken, Ad
 pub fn random_hex(bytes: usize) -> io::Result<String> {
     let mut buf = vec![0u8; bytes];
     getrandom::fill(&mut buf).map_err(|e| io::Error::other(e.to_string()))?;
-    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+    Ok(crate::tokens::hex(&buf))
 }
 
 /// Writes a file only its owner can read (on Unix), replacing it whole.

@@ -3,8 +3,8 @@
 //! `Authorization: Bearer <token>`: the configured `--admin-token` (compared in constant time)
 //! is an `admin`; any other token is looked up by its SHA-256 among the live tokens in the
 //! store, on every request, so a revoked token fails at once. No token or an unknown one is 401;
-//! a role without the route's permission is 403. The principal travels on the request (for the
-//! handler) and on the response (for the audit layer). Tokens are never logged.
+//! a role without the route's permission is 403. The principal travels on the response, for the
+//! audit layer. Tokens are never logged.
 
 use super::routes::Guard;
 use super::{ApiError, App};
@@ -17,11 +17,7 @@ use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 
 /// Lets the request through only with a token whose role has the route's permission.
-pub async fn authorize(
-    State(guard): State<Arc<Guard>>,
-    mut request: Request,
-    next: Next,
-) -> Response {
+pub async fn authorize(State(guard): State<Arc<Guard>>, request: Request, next: Next) -> Response {
     let principal = match identify(&guard.app, request.headers()).await {
         Ok(Some(principal)) => principal,
         Ok(None) => return ApiError::admin_unauthorized().into_response(),
@@ -37,7 +33,6 @@ pub async fn authorize(
         response.extensions_mut().insert(principal);
         return response;
     }
-    request.extensions_mut().insert(principal.clone());
     let mut response = next.run(request).await;
     response.extensions_mut().insert(principal);
     response

@@ -82,8 +82,11 @@ async fn ingest(
     let declared = check_declared_length(headers, limit).map_err(|e| ApiError::body(&e, limit))?;
     // A key in the query is checked before the body is read. The SDK sends it in the body,
     // which is then read only within the shared body budget and the request deadline.
-    let query_environment = match query_key(query) {
-        Some(key) => Some(environment_of(app, &key)?),
+    let from_query = match query_key(query) {
+        Some(key) => {
+            let environment = environment_of(app, &key)?;
+            Some((key, environment))
+        }
         None => None,
     };
     let needed = memory_needed(headers, declared, limit).map_err(|e| ApiError::body(&e, limit))?;
@@ -93,13 +96,13 @@ async fn ingest(
     let bytes = read_body(headers, body, limit)
         .await
         .map_err(|e| ApiError::body(&e, limit))?;
-    let (key, environment) = match (authenticate(&bytes)?, query_key(query), query_environment) {
-        (Some(key), _, _) => {
+    let (key, environment) = match (body_key(&bytes)?, from_query) {
+        (Some(key), _) => {
             let environment = environment_of(app, &key)?;
             (key, environment)
         }
-        (None, Some(key), Some(environment)) => (key, environment),
-        _ => return Err(ApiError::unknown_api_key()),
+        (None, Some(from_query)) => from_query,
+        (None, None) => return Err(ApiError::unknown_api_key()),
     };
     if let Err(wait) = app.key_limiter.check(&key) {
         app.metrics
@@ -160,9 +163,9 @@ fn environment_of(app: &App, key: &str) -> Result<String, ApiError> {
         .ok_or_else(ApiError::unknown_api_key)
 }
 
-/// The body's `api_key`: `Some` when it is a string (possibly unknown), `None` when the body
-/// has none (the query's key applies) or a key that is not a string.
-fn authenticate(body: &Bytes) -> Result<Option<String>, ApiError> {
+/// The body's `api_key`, if it has one (the query's key applies when not); 400 for a body
+/// that is not a JSON object, 401 for a key that is not a string.
+fn body_key(body: &Bytes) -> Result<Option<String>, ApiError> {
     let is_object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
     if !is_object && serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok() {
         return Err(ApiError::new(

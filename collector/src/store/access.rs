@@ -101,16 +101,16 @@ pub fn append_audit(conn: &Connection, entry: NewAuditEntry) -> Result<AuditEntr
     )?
     .execute((
         stored.seq,
-        stored.at_ms,
-        &stored.actor,
-        &stored.role,
-        &stored.action,
-        &stored.target,
-        &stored.outcome,
+        stored.fields.at_ms,
+        &stored.fields.actor,
+        &stored.fields.role,
+        &stored.fields.action,
+        &stored.fields.target,
+        &stored.fields.outcome,
         &stored.prev_hash,
         &stored.hash,
     ))?;
-    tracing::info!(audit_seq = stored.seq, audit_hash = %stored.hash, action = %stored.action, "audit");
+    tracing::info!(audit_seq = stored.seq, audit_hash = %stored.hash, action = %stored.fields.action, "audit");
     Ok(stored)
 }
 
@@ -127,12 +127,14 @@ pub fn audit_page(
     let rows = statement.query_map((since, limit), |row| {
         Ok(AuditEntry {
             seq: row.get(0)?,
-            at_ms: row.get(1)?,
-            actor: row.get(2)?,
-            role: row.get(3)?,
-            action: row.get(4)?,
-            target: row.get(5)?,
-            outcome: row.get(6)?,
+            fields: NewAuditEntry {
+                at_ms: row.get(1)?,
+                actor: row.get(2)?,
+                role: row.get(3)?,
+                action: row.get(4)?,
+                target: row.get(5)?,
+                outcome: row.get(6)?,
+            },
             prev_hash: row.get(7)?,
             hash: row.get(8)?,
         })
