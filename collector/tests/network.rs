@@ -104,7 +104,7 @@ async fn batches_over_the_per_address_limit_are_429_with_retry_after() {
     );
     assert_eq!(
         limited.header("access-control-expose-headers"),
-        Some("Retry-After")
+        Some("retry-after")
     );
     assert_eq!(
         limited.json()["error"],

@@ -13,10 +13,11 @@
 //!
 //! Layers, outermost first: authorization marked sensitive → request id → request log
 //! (`TraceLayer`) → request id echoed → requests counted by route and status →
-//! `Connection: close` on early answers → client address
-//! → request deadline (`TimeoutLayer`, 408); then for ingestion: rejection counter → CORS →
-//! per-address rate limit → body idle timeout (`RequestBodyTimeoutLayer`) → handler (which checks the per-key limit once it knows the key);
-//! for token routes: address allowlist → CORS → audit → bearer auth and role → handler.
+//! `Connection: close` on early answers → client address → request deadline (`TimeoutLayer`,
+//! 408). Then, for ingestion: rejection counter → origin gate (403) → CORS grant (`CorsLayer`)
+//! → per-address rate limit → body idle timeout (`RequestBodyTimeoutLayer`) → handler (which
+//! checks the per-key limit once it knows the key). For token routes: address allowlist →
+//! origin gate → CORS grant → route tag → audit → bearer auth and role → handler.
 
 mod admin;
 mod audit;
@@ -126,7 +127,8 @@ pub fn router(app: Arc<App>) -> (Router, Vec<RouteInfo>) {
     let ingest = ingest
         .route_layer(RequestBodyTimeoutLayer::new(app.body_idle_timeout))
         .route_layer(from_fn_with_state(Arc::clone(&app), gate::ip_rate))
-        .route_layer(from_fn_with_state(Arc::clone(&app), cors::ingest))
+        .route_layer(cors::ingest_layer(&app.ingest_origins))
+        .route_layer(from_fn_with_state(Arc::clone(&app), cors::ingest_gate))
         .route_layer(from_fn_with_state(Arc::clone(&app), rejections::count));
 
     let read = Access::Token(Permission::ReadData);
@@ -209,7 +211,8 @@ pub fn router(app: Arc<App>) -> (Router, Vec<RouteInfo>) {
     let (admin, admin_table) = admin.finish();
     table.extend(admin_table);
     let admin = admin
-        .route_layer(from_fn_with_state(Arc::clone(&app), cors::admin))
+        .route_layer(cors::admin_layer(&app.admin_origins))
+        .route_layer(from_fn_with_state(Arc::clone(&app), cors::admin_gate))
         .route_layer(from_fn_with_state(Arc::clone(&app), gate::admin_allowlist));
 
     let (public, public_table) = Routes::new(Arc::clone(&app))
