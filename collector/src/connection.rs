@@ -339,3 +339,28 @@ impl hyper::service::Service<Request<Incoming>> for ConnectionService {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_descriptor_limit_is_raised_and_bounds_the_connections() {
+        let capacity = connection_capacity(usize::MAX);
+        let (soft, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap();
+        assert_eq!(soft, hard, "raised to the hard limit");
+        assert_eq!(capacity as u64, soft - RESERVED_DESCRIPTORS);
+        assert_eq!(connection_capacity(4), 4);
+    }
+
+    #[test]
+    fn a_connection_is_idle_only_with_nothing_in_flight() {
+        let activity = Activity::new();
+        assert!(activity.is_idle(Duration::ZERO));
+        activity.start();
+        assert!(!activity.is_idle(Duration::ZERO));
+        assert!(activity.idle_deadline(Duration::from_secs(5)) > Instant::now());
+        activity.finish();
+        assert!(activity.is_idle(Duration::ZERO));
+    }
+}

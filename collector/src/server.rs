@@ -273,7 +273,8 @@ async fn serve(
                     }
                 };
                 let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
-                    tracing::warn!(capacity, "connection refused: too many open");
+                    // Counted, and logged only at debug: a flood must not flood the log too.
+                    tracing::debug!(capacity, "connection refused: too many open");
                     shared.metrics.connections_refused.inc();
                     drop(tcp);
                     continue;
