@@ -369,8 +369,8 @@ impl Store {
 
     /// Stores a batch in one transaction; returns after COMMIT.
     pub async fn ingest(&self, batch: NewBatch) -> Result<IngestCounts, StoreError> {
-        let codec = self.codec.clone();
-        self.write(move |conn| queries::insert_batch(conn, &batch, &codec))
+        let sealed = self.codec.seal_batch(batch)?;
+        self.write(move |conn| queries::insert_batch(conn, &sealed))
             .await
     }
 

@@ -76,7 +76,8 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE consent_changes ADD COLUMN key_id TEXT;
     DROP INDEX events_by_anonymous_id;
     CREATE INDEX events_by_anonymous_id_index ON events(anonymous_id_index);
-    CREATE INDEX events_by_user_id_index ON events(user_id_index);
+    CREATE INDEX events_by_user_id_index ON events(user_id_index)
+        WHERE user_id_index IS NOT NULL;
     CREATE TABLE encryption_keys (
         key_id        TEXT    PRIMARY KEY,
         added_at_ms   INTEGER NOT NULL,

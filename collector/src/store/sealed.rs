@@ -3,7 +3,7 @@
 //! with `--insecure-no-encryption` (`key_id` NULL). Ids that are looked up are stored as a keyed
 //! hash beside the sealed value.
 
-use super::StoreError;
+use super::{NewBatch, NewEvent, StoreError};
 use crate::crypto::{DataKey, Keyring};
 use rusqlite::types::Value;
 use rusqlite::Connection;
@@ -109,6 +109,98 @@ impl Codec {
                 .collect(),
             None => vec![self.index(id)],
         }
+    }
+}
+
+/// An event with its personal data sealed, ready for the store thread.
+#[derive(Debug)]
+pub struct SealedEvent {
+    /// Its id (in clear: it is random, and the unique constraint needs it).
+    pub event_id: String,
+    /// Its wire type.
+    pub kind: &'static str,
+    /// Its name.
+    pub name: String,
+    /// When it was captured.
+    pub timestamp_ms: u64,
+    /// Its purposes, as a JSON array.
+    pub purposes: String,
+    /// Sealed anonymous id.
+    pub anonymous_id: Value,
+    /// Sealed user id, or NULL.
+    pub user_id: Value,
+    /// Sealed properties.
+    pub properties: Value,
+    /// Sealed page, or NULL.
+    pub page: Value,
+    /// The anonymous id's index.
+    pub anonymous_id_index: Vec<u8>,
+    /// The user id's index.
+    pub user_id_index: Option<Vec<u8>>,
+    /// Sealed anonymous id, current and previous states, for the consent changes table.
+    pub consent: Option<[Value; 3]>,
+}
+
+/// A batch with its personal data sealed, ready for the store thread.
+#[derive(Debug)]
+pub struct SealedBatch {
+    /// The plain fields of the batch.
+    pub batch: NewBatch,
+    /// Its sealed consent state.
+    pub consent_state: Value,
+    /// The key id every value is sealed under (`None` in clear).
+    pub key_id: Option<String>,
+    /// Its events, sealed.
+    pub events: Vec<SealedEvent>,
+}
+
+impl Codec {
+    /// Seals a batch's personal data. Runs on the request's task, so the store thread only
+    /// writes (the cost of AES-GCM, HMAC and nonces spreads over the runtime's threads).
+    pub fn seal_batch(&self, mut batch: NewBatch) -> Result<SealedBatch, StoreError> {
+        let events = std::mem::take(&mut batch.events)
+            .into_iter()
+            .map(|event| self.seal_event(event))
+            .collect::<Result<_, _>>()?;
+        let consent_state = self.seal(
+            &aad("batches.consent_state", &batch.batch_id),
+            &std::mem::take(&mut batch.consent_state),
+        )?;
+        Ok(SealedBatch {
+            batch,
+            consent_state,
+            key_id: self.key_id().map(str::to_owned),
+            events,
+        })
+    }
+
+    fn seal_event(&self, event: NewEvent) -> Result<SealedEvent, StoreError> {
+        let id = &event.event_id;
+        let consent = match &event.consent {
+            Some((current, previous)) => Some([
+                self.seal(
+                    &aad("consent_changes.anonymous_id", id),
+                    &event.anonymous_id,
+                )?,
+                self.seal(&aad("consent_changes.current", id), current)?,
+                self.seal(&aad("consent_changes.previous", id), previous)?,
+            ]),
+            None => None,
+        };
+        Ok(SealedEvent {
+            anonymous_id: self.seal(&aad("events.anonymous_id", id), &event.anonymous_id)?,
+            user_id: self.seal_opt(&aad("events.user_id", id), event.user_id.as_deref())?,
+            properties: self.seal(&aad("events.properties", id), &event.properties)?,
+            page: self.seal_opt(&aad("events.page", id), event.page.as_deref())?,
+            anonymous_id_index: self.index(&event.anonymous_id),
+            user_id_index: event.user_id.as_deref().map(|u| self.index(u)),
+            consent,
+            kind: event.kind,
+            name: event.name,
+            timestamp_ms: event.timestamp_ms,
+            purposes: event.purposes,
+            event_id: event.event_id,
+        })
     }
 }
 
