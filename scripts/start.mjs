@@ -61,6 +61,8 @@ const collector = spawn(
     '--api-key', `demo=${apiKey}`,
     '--allow-origin', siteOrigin,
     '--sale-purposes', 'advertising',
+    // The demo encrypts what it stores with a key it makes once in its data directory.
+    '--generate-encryption-key',
   ],
   { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] },
 );

@@ -19,6 +19,7 @@ use clap::Parser;
 use client::{Connection, TlsClient};
 use consentry_collector::config::{Settings, Transport};
 use consentry_collector::keys::{AdminToken, ApiKeys};
+use consentry_collector::network::Rate;
 use consentry_collector::server;
 use http_body_util::Full;
 use hyper::body::Bytes;
@@ -179,6 +180,15 @@ async fn run(args: Args) -> Result<bool, BoxError> {
     let mut settings = Settings::new("127.0.0.1:0".parse()?, dir.path().to_owned(), keys);
     settings.transport = Transport::TlsLocalCa;
     settings.admin_token = Some(AdminToken::new(ADMIN_TOKEN)?);
+    // One client address and one key send everything: measure throughput, not the limits.
+    settings.ip_rate = Rate {
+        per_minute: 0,
+        burst: 0,
+    };
+    settings.key_rate = Rate {
+        per_minute: 0,
+        burst: 0,
+    };
     let running = server::start(settings).await?;
     let addr = running.local_addr;
     let tls = TlsClient::trusting(&dir.path().join("ca.pem"), "localhost")?;

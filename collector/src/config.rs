@@ -5,9 +5,13 @@
 //! the load benchmark build settings directly. [`Settings::check`] holds the rules that do not fit
 //! one flag, such as "plain HTTP only on a loopback address".
 
+use crate::commands::Command;
+use crate::connection::ConnectionLimits;
 use crate::keys::{AdminToken, ApiKeyEntry, ApiKeys, KeyError};
+use crate::network::{parse_network, Networks, Rate};
 use crate::origin::{Origin, OriginPolicy};
 use clap::Parser;
+use ipnet::IpNet;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -15,14 +19,29 @@ use std::time::Duration;
 
 /// `consentry-collector`: the Consentry ingestion endpoint.
 #[derive(Parser, Clone, Debug)]
-#[command(name = "consentry-collector", version, about, long_about = None)]
+#[command(
+    name = "consentry-collector",
+    version,
+    about,
+    long_about = None,
+    subcommand_negates_reqs = true
+)]
 pub struct Cli {
+    /// A tool to run instead of the server (`token`, `audit`, `key`).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Address to listen on.
     #[arg(long, env = "CONSENTRY_LISTEN", default_value = "127.0.0.1:8444")]
     pub listen: SocketAddr,
 
     /// Directory for the database, the local certificates and the generated admin token.
-    #[arg(long, env = "CONSENTRY_DATA_DIR", default_value = ".data/collector")]
+    #[arg(
+        long,
+        env = "CONSENTRY_DATA_DIR",
+        default_value = ".data/collector",
+        global = true
+    )]
     pub data_dir: PathBuf,
 
     /// PEM certificate chain to serve (with --tls-key); without both, a local CA is used.
@@ -91,6 +110,98 @@ pub struct Cli {
     /// Largest request body in bytes, both as received and after gzip.
     #[arg(long, env = "CONSENTRY_MAX_BODY_BYTES", default_value_t = crate::DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
+
+    /// File with the data key that encrypts stored personal data (base64 of 32 random bytes).
+    #[arg(
+        long,
+        env = "CONSENTRY_ENCRYPTION_KEY_FILE",
+        value_name = "FILE",
+        global = true
+    )]
+    pub encryption_key_file: Option<PathBuf>,
+
+    /// The data key itself, base64 (set it in the environment, never on a command line).
+    #[arg(
+        long,
+        env = "CONSENTRY_ENCRYPTION_KEY",
+        hide = true,
+        hide_env_values = true,
+        global = true,
+        conflicts_with = "encryption_key_file"
+    )]
+    pub encryption_key: Option<String>,
+
+    /// An older data key that still decrypts (during a rotation); repeatable.
+    #[arg(
+        long = "old-encryption-key-file",
+        env = "CONSENTRY_OLD_ENCRYPTION_KEY_FILES",
+        value_name = "FILE",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub old_encryption_key_files: Vec<PathBuf>,
+
+    /// Make (once) and use a data key in the data directory: for the demo and tests only.
+    #[arg(long, env = "CONSENTRY_GENERATE_ENCRYPTION_KEY", conflicts_with_all = ["encryption_key_file", "encryption_key"])]
+    pub generate_encryption_key: bool,
+
+    /// Store personal data in clear. Never in production.
+    #[arg(
+        long,
+        env = "CONSENTRY_INSECURE_NO_ENCRYPTION",
+        conflicts_with_all = ["encryption_key_file", "encryption_key", "generate_encryption_key"]
+    )]
+    pub insecure_no_encryption: bool,
+
+    /// A proxy (address or CIDR) whose X-Forwarded-For is believed, for rate limits and the
+    /// admin allowlist only; repeatable.
+    #[arg(long = "trusted-proxy", env = "CONSENTRY_TRUSTED_PROXIES", value_name = "CIDR", value_delimiter = ',', value_parser = parse_network)]
+    pub trusted_proxies: Vec<IpNet>,
+
+    /// Client addresses (CIDR) the admin and read API answers; others get 403; repeatable.
+    #[arg(long = "admin-allow-ip", env = "CONSENTRY_ADMIN_ALLOW_IPS", value_name = "CIDR", value_delimiter = ',', value_parser = parse_network)]
+    pub admin_allow_ips: Vec<IpNet>,
+
+    /// Batches a minute per client address, sustained (0: no limit).
+    #[arg(long, env = "CONSENTRY_IP_RATE_PER_MINUTE", default_value_t = 600)]
+    pub ip_rate_per_minute: u32,
+
+    /// Batches per client address at once.
+    #[arg(long, env = "CONSENTRY_IP_BURST", default_value_t = 60)]
+    pub ip_burst: u32,
+
+    /// Batches a minute per API key, sustained (0: no limit).
+    #[arg(long, env = "CONSENTRY_KEY_RATE_PER_MINUTE", default_value_t = 60_000)]
+    pub key_rate_per_minute: u32,
+
+    /// Batches per API key at once.
+    #[arg(long, env = "CONSENTRY_KEY_BURST", default_value_t = 1000)]
+    pub key_burst: u32,
+
+    /// Connections open at once (also bounded by the descriptor limit, raised at start).
+    #[arg(long, env = "CONSENTRY_MAX_CONNECTIONS", default_value_t = ConnectionLimits::default().max_connections)]
+    pub max_connections: usize,
+
+    /// Seconds a connection may stay open with no request in flight.
+    #[arg(long, env = "CONSENTRY_IDLE_TIMEOUT_SECS", default_value_t = ConnectionLimits::default().idle_timeout.as_secs())]
+    pub idle_timeout_secs: u64,
+
+    /// Seconds after which a connection is closed gracefully, however busy.
+    #[arg(long, env = "CONSENTRY_MAX_CONNECTION_AGE_SECS", default_value_t = ConnectionLimits::default().max_age.as_secs())]
+    pub max_connection_age_secs: u64,
+
+    /// Seconds one request may take, body included (408 after that).
+    #[arg(long, env = "CONSENTRY_REQUEST_TIMEOUT_SECS", default_value_t = ConnectionLimits::default().request_timeout.as_secs())]
+    pub request_timeout_secs: u64,
+
+    /// Of --max-body-memory-bytes, what one client address may hold (default: an eighth, and
+    /// at least twice --max-body-bytes).
+    #[arg(long, env = "CONSENTRY_MAX_BODY_MEMORY_PER_CLIENT_BYTES")]
+    pub max_body_memory_per_client_bytes: Option<usize>,
+
+    /// Bytes of request bodies held in memory at once across all requests (503 beyond).
+    #[arg(long, env = "CONSENTRY_MAX_BODY_MEMORY_BYTES", default_value_t = ConnectionLimits::default().max_body_memory)]
+    pub max_body_memory_bytes: usize,
 }
 
 fn parse_purpose(text: &str) -> Result<String, String> {
@@ -119,6 +230,75 @@ pub enum Transport {
     PlainHttp,
 }
 
+/// Where the data key comes from.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Encryption {
+    /// An operator's key, and older keys that still decrypt.
+    Keys {
+        /// The key that encrypts.
+        current: KeySource,
+        /// Keys that only decrypt (during a rotation).
+        old: Vec<PathBuf>,
+    },
+    /// A key made once in the data directory (`--generate-encryption-key`: demo, tests).
+    GeneratedInDataDir,
+    /// No encryption (`--insecure-no-encryption`).
+    Insecure,
+}
+
+impl fmt::Debug for Encryption {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Encryption::Keys { current, old } => write!(f, "Keys({current:?}, old: {old:?})"),
+            Encryption::GeneratedInDataDir => f.write_str("GeneratedInDataDir"),
+            Encryption::Insecure => f.write_str("Insecure"),
+        }
+    }
+}
+
+/// Where one key is read from.
+#[derive(Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// A file holding its base64.
+    File(PathBuf),
+    /// Its base64 text (from `CONSENTRY_ENCRYPTION_KEY`).
+    Text(String),
+}
+
+impl fmt::Debug for KeySource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeySource::File(path) => write!(f, "File({})", path.display()),
+            KeySource::Text(_) => f.write_str("Text(…)"),
+        }
+    }
+}
+
+impl Encryption {
+    /// From the key flags; `None` when no key and no choice was given.
+    pub fn from_flags(
+        file: Option<PathBuf>,
+        text: Option<String>,
+        old: Vec<PathBuf>,
+        generate: bool,
+        insecure: bool,
+    ) -> Option<Encryption> {
+        match (file, text) {
+            (Some(path), _) => Some(Encryption::Keys {
+                current: KeySource::File(path),
+                old,
+            }),
+            (None, Some(text)) => Some(Encryption::Keys {
+                current: KeySource::Text(text),
+                old,
+            }),
+            (None, None) if generate => Some(Encryption::GeneratedInDataDir),
+            (None, None) if insecure => Some(Encryption::Insecure),
+            (None, None) => None,
+        }
+    }
+}
+
 /// Everything the server runs with.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -144,6 +324,18 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_grace: Duration,
+    /// Connection caps and timeouts.
+    pub limits: ConnectionLimits,
+    /// Where the data key comes from.
+    pub encryption: Encryption,
+    /// Proxies whose X-Forwarded-For is believed.
+    pub trusted_proxies: Networks,
+    /// Client addresses the admin API answers (all when empty).
+    pub admin_allow: Networks,
+    /// Ingestion per client address.
+    pub ip_rate: Rate,
+    /// Ingestion per API key.
+    pub key_rate: Rate,
 }
 
 /// A configuration the collector refuses to start with.
@@ -156,6 +348,10 @@ pub enum ConfigError {
     BodyLimitTooSmall(usize),
     /// A problem with keys or the admin token.
     Keys(KeyError),
+    /// A limit of zero or too little body memory for one body.
+    Limit(&'static str),
+    /// No data key and no `--insecure-no-encryption`.
+    NoEncryptionKey,
 }
 
 impl fmt::Display for ConfigError {
@@ -172,6 +368,12 @@ impl fmt::Display for ConfigError {
                 consentry_core::limits::MAX_BATCH_BYTES
             ),
             ConfigError::Keys(e) => e.fmt(f),
+            ConfigError::Limit(problem) => f.write_str(problem),
+            ConfigError::NoEncryptionKey => f.write_str(
+                "no encryption key: give --encryption-key-file FILE (32 random bytes, base64: \
+                 `head -c 32 /dev/urandom | base64`) or CONSENTRY_ENCRYPTION_KEY, or \
+                 --insecure-no-encryption to store personal data in clear",
+            ),
         }
     }
 }
@@ -200,6 +402,18 @@ impl Settings {
             fault_injection: false,
             max_body_bytes: crate::DEFAULT_MAX_BODY_BYTES,
             shutdown_grace: Duration::from_secs(10),
+            limits: ConnectionLimits::default(),
+            encryption: Encryption::GeneratedInDataDir,
+            trusted_proxies: Networks::default(),
+            admin_allow: Networks::default(),
+            ip_rate: Rate {
+                per_minute: 600,
+                burst: 60,
+            },
+            key_rate: Rate {
+                per_minute: 60_000,
+                burst: 1000,
+            },
         }
     }
 
@@ -210,6 +424,14 @@ impl Settings {
             (false, Some(cert), Some(key)) => Transport::TlsFiles { cert, key },
             _ => Transport::TlsLocalCa,
         };
+        let encryption = Encryption::from_flags(
+            cli.encryption_key_file,
+            cli.encryption_key,
+            cli.old_encryption_key_files,
+            cli.generate_encryption_key,
+            cli.insecure_no_encryption,
+        )
+        .ok_or(ConfigError::NoEncryptionKey)?;
         let admin_token = cli
             .admin_token
             .as_deref()
@@ -223,6 +445,26 @@ impl Settings {
             sale_purposes: cli.sale_purposes,
             fault_injection: cli.fault_injection,
             max_body_bytes: cli.max_body_bytes,
+            encryption,
+            trusted_proxies: Networks::new(cli.trusted_proxies),
+            admin_allow: Networks::new(cli.admin_allow_ips),
+            ip_rate: Rate {
+                per_minute: cli.ip_rate_per_minute,
+                burst: cli.ip_burst,
+            },
+            key_rate: Rate {
+                per_minute: cli.key_rate_per_minute,
+                burst: cli.key_burst,
+            },
+            limits: ConnectionLimits {
+                max_connections: cli.max_connections,
+                idle_timeout: Duration::from_secs(cli.idle_timeout_secs),
+                max_age: Duration::from_secs(cli.max_connection_age_secs),
+                request_timeout: Duration::from_secs(cli.request_timeout_secs),
+                max_body_memory: cli.max_body_memory_bytes,
+                max_body_memory_per_client: cli.max_body_memory_per_client_bytes,
+                ..ConnectionLimits::default()
+            },
             ..Settings::new(cli.listen, cli.data_dir, ApiKeys::new(cli.api_keys)?)
         };
         settings.check()?;
@@ -237,6 +479,20 @@ impl Settings {
         if self.max_body_bytes < consentry_core::limits::MAX_BATCH_BYTES {
             return Err(ConfigError::BodyLimitTooSmall(self.max_body_bytes));
         }
+        let limits = &self.limits;
+        if limits.max_connections == 0 {
+            return Err(ConfigError::Limit("--max-connections must be at least 1"));
+        }
+        if [limits.idle_timeout, limits.max_age, limits.request_timeout].contains(&Duration::ZERO) {
+            return Err(ConfigError::Limit(
+                "--idle-timeout-secs, --max-connection-age-secs and --request-timeout-secs must be at least 1",
+            ));
+        }
+        if limits.max_body_memory < self.max_body_bytes {
+            return Err(ConfigError::Limit(
+                "--max-body-memory-bytes must be at least --max-body-bytes",
+            ));
+        }
         Ok(())
     }
 }
@@ -246,9 +502,12 @@ mod tests {
     use super::*;
 
     fn parse(args: &[&str]) -> Result<Settings, String> {
-        let cli =
-            Cli::try_parse_from(std::iter::once("consentry-collector").chain(args.iter().copied()))
-                .map_err(|e| e.to_string())?;
+        let cli = Cli::try_parse_from(
+            ["consentry-collector", "--generate-encryption-key"]
+                .into_iter()
+                .chain(args.iter().copied()),
+        )
+        .map_err(|e| e.to_string())?;
         Settings::from_cli(cli).map_err(|e| e.to_string())
     }
 
@@ -303,10 +562,58 @@ mod tests {
                 "at least 16",
             ),
             (&["--api-key", "a=k", "--max-body-bytes", "1000"], "below"),
+            (
+                &["--api-key", "a=k", "--max-connections", "0"],
+                "at least 1",
+            ),
+            (
+                &["--api-key", "a=k", "--idle-timeout-secs", "0"],
+                "at least 1",
+            ),
+            (
+                &["--api-key", "a=k", "--max-body-memory-bytes", "1000"],
+                "--max-body-bytes",
+            ),
         ] {
             let error = parse(args).unwrap_err();
             assert!(error.contains(needle), "{args:?}: {error}");
         }
         assert!(parse(&["--api-key", "a=k", "--plain-http", "--listen", "[::1]:0"]).is_ok());
+    }
+
+    #[test]
+    fn without_a_key_the_collector_refuses_unless_told_to_store_in_clear() {
+        let parse_bare = |args: &[&str]| {
+            let cli = Cli::try_parse_from(
+                ["consentry-collector", "--api-key", "a=k"]
+                    .into_iter()
+                    .chain(args.iter().copied()),
+            )
+            .map_err(|e| e.to_string())?;
+            Settings::from_cli(cli).map_err(|e| e.to_string())
+        };
+        let refused = parse_bare(&[]).unwrap_err();
+        assert!(refused.contains("--insecure-no-encryption"), "{refused}");
+        assert_eq!(
+            parse_bare(&["--insecure-no-encryption"])
+                .unwrap()
+                .encryption,
+            Encryption::Insecure
+        );
+        assert_eq!(
+            parse_bare(&[
+                "--encryption-key-file",
+                "k",
+                "--old-encryption-key-file",
+                "o"
+            ])
+            .unwrap()
+            .encryption,
+            Encryption::Keys {
+                current: KeySource::File("k".into()),
+                old: vec!["o".into()]
+            }
+        );
+        assert!(parse_bare(&["--encryption-key-file", "k", "--insecure-no-encryption"]).is_err());
     }
 }

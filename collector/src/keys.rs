@@ -228,7 +228,7 @@ pub fn load_or_create_admin_token(data_dir: &Path) -> io::Result<(AdminToken, Ad
 pub fn random_hex(bytes: usize) -> io::Result<String> {
     let mut buf = vec![0u8; bytes];
     getrandom::fill(&mut buf).map_err(|e| io::Error::other(e.to_string()))?;
-    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+    Ok(crate::tokens::hex(&buf))
 }
 
 /// Writes a file only its owner can read (on Unix), replacing it whole.
@@ -249,12 +249,9 @@ pub fn write_private(path: &Path, contents: &[u8]) -> io::Result<()> {
     fs::rename(&temp, path)
 }
 
-/// Whether `a == b`, in time that depends only on their lengths.
+/// Whether `a == b`, in time that depends only on their lengths (`subtle`).
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    subtle::ConstantTimeEq::ct_eq(a, b).into()
 }
 
 #[cfg(test)]

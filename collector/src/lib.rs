@@ -7,33 +7,51 @@
 //!
 //! **In scope:** TLS (operator certificates or a local development CA), CORS for the configured
 //! origins, per-environment API keys, validation with the failing field named, durable storage
-//! acknowledged only after COMMIT, a read API for tests and the demo inspector, fault injection
-//! for tests, graceful shutdown.
+//! acknowledged only after COMMIT, encryption at rest, roles and tokens, a hash-chained audit
+//! log, address allowlists, rate limits, connection hygiene, metrics, health and readiness, a
+//! read API, fault injection for tests, graceful shutdown.
 //!
-//! **Out of scope:** analytics, forwarding to other systems, rate limiting, multi-node storage.
+//! **Out of scope:** analytics, forwarding to other systems, data-subject requests (issue 9),
+//! multi-node storage (issue 11).
 //!
 //! Codemap:
 //! - [`config`]: the command line ([`config::Cli`]) and the checked [`config::Settings`];
-//! - [`server`]: listener, TLS, connections, graceful shutdown ([`server::start`]);
-//! - [`api`]: the HTTP routes and their middleware;
+//! - [`commands`]: the tools beside the server (`token`, `audit`, `key`);
+//! - [`server`]: listener, TLS, the accept loop, graceful shutdown ([`server::start`]);
+//! - [`connection`]: one connection's protocol, cap, deadlines and watchdog;
+//! - [`api`]: the HTTP routes and every layer, stacked in one place;
 //! - [`wire`] and [`validate`]: the typed v1 batch and the checks serde cannot express;
 //! - [`consent_check`]: the defence-in-depth purpose check;
-//! - [`body`]: content types, gzip and size limits;
-//! - [`store`]: SQLite on its own thread;
-//! - [`tls`], [`origin`], [`keys`], [`faults`]: the small things the rest is made of.
+//! - [`body`] and [`body_budget`]: content types, gzip, size limits, and body memory;
+//! - [`store`]: SQLite on its own thread, behind one handle ([`store::Store`]) and a direct
+//!   connection for the tools ([`store::Database`]);
+//! - [`roles`], [`tokens`], [`audit`]: who may do what, bearer tokens, the audit chain;
+//! - [`crypto`]: data keys, AES-256-GCM and HMAC indexes;
+//! - [`network`]: client addresses, allowlists, rate limits; [`metrics`]: Prometheus;
+//! - [`tls`], [`origin`], [`keys`], [`faults`], [`clock`]: the small things the rest is made of.
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod api;
+pub mod audit;
 pub mod body;
+pub mod body_budget;
+pub mod clock;
+pub mod commands;
 pub mod config;
+pub mod connection;
 pub mod consent_check;
+pub mod crypto;
 pub mod faults;
 pub mod keys;
+pub mod metrics;
+pub mod network;
 pub mod origin;
+pub mod roles;
 pub mod server;
 pub mod store;
 pub mod tls;
+pub mod tokens;
 pub mod validate;
 pub mod wire;
 

@@ -5,6 +5,7 @@
 //! (filter with `CONSENTRY_LOG`, e.g. `CONSENTRY_LOG=debug`).
 
 use clap::Parser;
+use consentry_collector::commands;
 use consentry_collector::config::{Cli, Settings};
 use consentry_collector::keys::AdminTokenSource;
 use consentry_collector::server::{self, Running};
@@ -13,7 +14,10 @@ use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    if let Some(command) = cli.command.take() {
+        return commands::run(command, &cli);
+    }
     init_logging();
     let fault_injection = cli.fault_injection;
     let data_dir = cli.data_dir.clone();
@@ -65,7 +69,7 @@ fn init_logging() {
     let _ = tracing_subscriber::fmt()
         .json()
         .flatten_event(true)
-        .with_current_span(false)
+        .with_current_span(true)
         .with_span_list(false)
         .with_env_filter(filter)
         .with_writer(std::io::stdout)

@@ -5,40 +5,30 @@
 //! by ALPN). Shutdown stops accepting, asks every connection to finish its in-flight requests
 //! (bounded by [`Settings::shutdown_grace`]), then closes the database (WAL checkpoint).
 
-use crate::api::{self, App, DropConnection};
+use crate::api::routes::RouteInfo;
+use crate::api::{self, App};
+use crate::audit::{NewAuditEntry, SYSTEM_ACTOR};
+use crate::body_budget::BodyBudget;
 use crate::config::{ConfigError, Settings, Transport};
+use crate::connection::{self, Shared};
 use crate::consent_check::SalePurposes;
+use crate::crypto;
 use crate::faults::FaultQueue;
 use crate::keys::{load_or_create_admin_token, AdminTokenSource};
-use crate::store::{Store, StoreCloser, StoreError, DATABASE_FILE};
+use crate::metrics::Metrics;
+use crate::network::Limiter;
+use crate::store::{Codec, Store, StoreCloser, StoreError, DATABASE_FILE};
 use crate::tls::{self, LocalCa, TlsError};
-use axum::extract::Request;
-use axum::response::Response;
-use axum::Router;
-use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use std::fmt;
-use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
-use tower::ServiceExt;
-
-/// How long a client has to finish the TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// How long a client has to send a request's headers.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Why the server did not start.
 #[derive(Debug)]
@@ -54,6 +44,10 @@ pub enum StartError {
     Store(StoreError),
     /// The listen address.
     Bind(SocketAddr, io::Error),
+    /// The encryption key.
+    Encryption(String),
+    /// The metrics registry.
+    Metrics(String),
 }
 
 impl fmt::Display for StartError {
@@ -64,6 +58,8 @@ impl fmt::Display for StartError {
             StartError::Tls(e) => e.fmt(f),
             StartError::Store(e) => write!(f, "database: {e}"),
             StartError::Bind(addr, e) => write!(f, "cannot listen on {addr}: {e}"),
+            StartError::Encryption(e) => write!(f, "encryption key: {e}"),
+            StartError::Metrics(e) => write!(f, "metrics: {e}"),
         }
     }
 }
@@ -108,6 +104,8 @@ pub struct Running {
     pub admin_token_source: AdminTokenSource,
     /// The environments API keys write to.
     pub environments: Vec<String>,
+    /// Every route it serves, with who may call it.
+    pub routes: Vec<RouteInfo>,
     shutdown: oneshot::Sender<()>,
     task: JoinHandle<Result<(), StopError>>,
 }
@@ -147,8 +145,27 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
     let local_addr = listener
         .local_addr()
         .map_err(|e| StartError::Bind(settings.listen, e))?;
-    let (store, closer) = Store::open(&dir.join(DATABASE_FILE)).map_err(StartError::Store)?;
+    let codec = match crypto::keyring_for(&settings.encryption, &dir) {
+        Ok(Some(keyring)) => Codec::encrypted(keyring),
+        Ok(None) => {
+            tracing::warn!("--insecure-no-encryption: personal data is stored in clear");
+            Codec::plain()
+        }
+        Err(e) => return Err(StartError::Encryption(e)),
+    };
+    let metrics = Metrics::new().map_err(|e| StartError::Metrics(e.to_string()))?;
+    let (store, closer) = Store::open(
+        &dir.join(DATABASE_FILE),
+        codec,
+        metrics.store_commit_seconds.clone(),
+    )
+    .map_err(StartError::Store)?;
+    store
+        .audit(system_entry("collector.start"))
+        .await
+        .map_err(StartError::Store)?;
 
+    let (stopping, stopping_rx) = watch::channel(false);
     let environments = settings
         .api_keys
         .environments()
@@ -156,7 +173,7 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         .map(str::to_owned)
         .collect();
     let app = Arc::new(App {
-        store,
+        store: store.clone(),
         api_keys: settings.api_keys,
         admin_token,
         ingest_origins: settings.ingest_origins,
@@ -164,19 +181,44 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         sale_purposes: SalePurposes::new(settings.sale_purposes),
         faults: settings.fault_injection.then(FaultQueue::default),
         max_body_bytes: settings.max_body_bytes,
+        body_budget: BodyBudget::new(
+            settings.limits.max_body_memory,
+            settings
+                .limits
+                .body_memory_per_client(settings.max_body_bytes),
+        ),
+        request_timeout: settings.limits.request_timeout,
+        body_idle_timeout: settings.limits.body_idle_timeout,
+        trusted_proxies: settings.trusted_proxies,
+        admin_allow: settings.admin_allow,
+        ip_limiter: Limiter::new(settings.ip_rate),
+        key_limiter: Limiter::new(settings.key_rate),
+        metrics: metrics.clone(),
+        stopping: stopping_rx.clone(),
     });
+    tokio::spawn(forget_idle_buckets(Arc::clone(&app)));
     let scheme = if tls.is_some() { "https" } else { "http" };
     let (shutdown, shutdown_rx) = oneshot::channel();
     let acceptor = tls
         .as_ref()
         .map(|t| TlsAcceptor::from(Arc::clone(&t.server_config)));
+    let (router, routes) = api::router(Arc::clone(&app));
+    let mut limits = settings.limits.clone();
+    limits.max_connections = connection::connection_capacity(limits.max_connections);
+    let shared = Shared {
+        router,
+        tls: acceptor,
+        limits,
+        stopping: stopping_rx,
+        metrics,
+    };
     let task = tokio::spawn(serve(
         listener,
-        api::router(app),
-        acceptor,
+        shared,
         shutdown_rx,
         settings.shutdown_grace,
-        closer,
+        stopping,
+        (store, closer),
     ));
     tracing::info!(address = %local_addr, scheme, "listening");
     Ok(Running {
@@ -187,6 +229,7 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         ca_path: tls.and_then(|t| t.ca_path),
         admin_token_source,
         environments,
+        routes,
         shutdown,
         task,
     })
@@ -208,24 +251,20 @@ fn create_data_dir(dir: &Path) -> io::Result<()> {
 
 async fn serve(
     listener: TcpListener,
-    router: Router,
-    tls: Option<TlsAcceptor>,
+    shared: Shared,
     mut shutdown: oneshot::Receiver<()>,
     grace: Duration,
-    closer: StoreCloser,
+    stopping: watch::Sender<bool>,
+    (store, closer): (Store, StoreCloser),
 ) -> Result<(), StopError> {
-    let graceful = GracefulShutdown::new();
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
+    let capacity = shared.limits.max_connections;
+    let permits = Arc::new(Semaphore::new(capacity));
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
             accepted = listener.accept() => {
-                let tcp = match accepted {
-                    Ok((tcp, _)) => tcp,
+                let (tcp, peer) = match accepted {
+                    Ok(accepted) => accepted,
                     Err(e) => {
                         // Out of file descriptors and the like: back off instead of spinning.
                         tracing::warn!(error = %e, "accept failed");
@@ -233,94 +272,59 @@ async fn serve(
                         continue;
                     }
                 };
-                let _ = tcp.set_nodelay(true);
-                let service = ConnectionService { router: router.clone() };
-                let watcher = graceful.watcher();
-                let builder = builder.clone();
-                let tls = tls.clone();
-                tokio::spawn(async move {
-                    match tls {
-                        None => serve_connection(&builder, TokioIo::new(tcp), service, watcher).await,
-                        Some(acceptor) => {
-                            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                                Ok(Ok(stream)) => {
-                                    serve_connection(&builder, TokioIo::new(stream), service, watcher).await;
-                                }
-                                Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
-                                Err(_) => tracing::debug!("TLS handshake timed out"),
-                            }
-                        }
-                    }
-                });
+                let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
+                    // Counted, and logged only at debug: a flood must not flood the log too.
+                    tracing::debug!(capacity, "connection refused: too many open");
+                    shared.metrics.connections_refused.inc();
+                    drop(tcp);
+                    continue;
+                };
+                tokio::spawn(connection::serve(tcp, peer, shared.clone(), permit));
             }
         }
     }
     drop(listener);
+    let open = capacity - permits.available_permits();
     tracing::info!(
-        connections = graceful.count(),
+        connections = open,
         "shutting down: stopped accepting, draining in-flight requests"
     );
-    match tokio::time::timeout(grace, graceful.shutdown()).await {
-        Ok(()) => tracing::info!("all connections closed"),
+    let _ = stopping.send(true);
+    let all = u32::try_from(capacity).unwrap_or(u32::MAX);
+    match tokio::time::timeout(grace, permits.acquire_many(all)).await {
+        Ok(_) => tracing::info!("all connections closed"),
         Err(_) => tracing::warn!(
             grace_ms = grace.as_millis() as u64,
             "drain timed out; abandoning the remaining connections"
         ),
     }
+    if let Err(e) = store.audit(system_entry("collector.stop")).await {
+        tracing::error!(error = %e, "cannot record the stop in the audit log");
+    }
     closer.close().await.map_err(StopError::Store)
 }
 
-async fn serve_connection<I>(
-    builder: &auto::Builder<TokioExecutor>,
-    io: TokioIo<I>,
-    service: ConnectionService,
-    watcher: Watcher,
-) where
-    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let connection = builder.serve_connection(io, service);
-    if let Err(e) = watcher.watch(connection).await {
-        tracing::debug!(error = %e, "connection closed with an error");
+/// Every minute, drops the rate-limit buckets of clients that have not been seen for a while.
+async fn forget_idle_buckets(app: Arc<App>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        if Arc::strong_count(&app) == 1 {
+            return;
+        }
+        app.ip_limiter.forget_idle();
+        app.key_limiter.forget_idle();
     }
 }
 
-/// The connection was closed on purpose (the `drop` fault).
-#[derive(Debug)]
-struct Dropped;
-
-impl fmt::Display for Dropped {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("connection dropped by an injected fault")
-    }
-}
-
-impl std::error::Error for Dropped {}
-
-/// The router as a hyper service. A response marked [`DropConnection`] becomes a service
-/// error, on which hyper closes the connection (HTTP/1.1) or resets the stream (HTTP/2)
-/// without writing anything.
-#[derive(Clone)]
-struct ConnectionService {
-    router: Router,
-}
-
-impl hyper::service::Service<Request<Incoming>> for ConnectionService {
-    type Response = Response;
-    type Error = Dropped;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Dropped>> + Send>>;
-
-    fn call(&self, request: Request<Incoming>) -> Self::Future {
-        let router = self.router.clone();
-        Box::pin(async move {
-            let response = match router.oneshot(request).await {
-                Ok(response) => response,
-                Err(never) => match never {},
-            };
-            if response.extensions().get::<DropConnection>().is_some() {
-                Err(Dropped)
-            } else {
-                Ok(response)
-            }
-        })
+/// An audit entry for what the collector does by itself.
+fn system_entry(action: &str) -> NewAuditEntry {
+    NewAuditEntry {
+        at_ms: crate::clock::now_ms(),
+        actor: SYSTEM_ACTOR.to_owned(),
+        role: SYSTEM_ACTOR.to_owned(),
+        action: action.to_owned(),
+        target: env!("CARGO_PKG_VERSION").to_owned(),
+        outcome: "ok".to_owned(),
     }
 }

@@ -9,7 +9,6 @@
 use crate::wire::{Batch, ConsentRecord, ConsentState, Event};
 use crate::{MAX_BATCH_EVENTS, MAX_PROPERTIES_BYTES, MAX_PROPERTIES_DEPTH, MAX_UNIXTIME_MS};
 use consentry_core::event::EventKind;
-use consentry_core::id::Uuid;
 use consentry_core::purpose::is_valid_name;
 use consentry_core::wire::WIRE_VERSION;
 use serde_path_to_error::Segment;
@@ -276,13 +275,13 @@ pub fn nesting_depth(json: &str) -> usize {
     max
 }
 
-/// Whether `text` matches the schema's uuid pattern: lower-case, version 4, RFC 4122 variant.
+/// Whether `text` matches the schema's uuid pattern: the hyphenated form in lower case,
+/// version 4, RFC 4122 variant (parsed by the `uuid` crate; the case and form are the schema's).
 pub fn is_uuid_v4(text: &str) -> bool {
-    let bytes = text.as_bytes();
-    Uuid::parse(text).is_some()
-        && !bytes.iter().any(u8::is_ascii_uppercase)
-        && bytes.get(14) == Some(&b'4')
-        && matches!(bytes.get(19), Some(b'8' | b'9' | b'a' | b'b'))
+    text.len() == 36
+        && !text.bytes().any(|b| b.is_ascii_uppercase())
+        && uuid::Uuid::try_parse(text)
+            .is_ok_and(|id| id.get_version_num() == 4 && id.get_variant() == uuid::Variant::RFC4122)
 }
 
 fn uuid_v4(at: &str, text: &str) -> Result<(), ValidationError> {

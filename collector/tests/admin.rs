@@ -107,7 +107,8 @@ async fn faults_fail_the_next_batches_in_order_and_store_nothing() {
     assert_eq!(second.header("retry-after"), Some("7"));
     assert_eq!(
         second.header("access-control-expose-headers"),
-        Some("Retry-After")
+        Some("retry-after"),
+        "header names are case-insensitive; tower-http writes them in lower case"
     );
 
     let third = server

@@ -17,9 +17,9 @@ async fn an_allowed_origin_gets_the_grant_and_retry_after_exposed() {
     assert_eq!(reply.header("access-control-allow-origin"), Some(SHOP));
     assert_eq!(
         reply.header("access-control-expose-headers"),
-        Some("Retry-After")
+        Some("retry-after")
     );
-    assert_eq!(reply.header("vary"), Some("Origin"));
+    assert_eq!(reply.header("vary"), Some("origin"));
 
     // Errors carry the grant too, so the SDK can read their status.
     let mut bad = fixture();
@@ -87,7 +87,10 @@ async fn preflights_are_answered_for_allowed_origins_only() {
         }
     };
     let reply = preflight(SHOP).await;
-    assert_eq!(reply.status, 204);
+    assert_eq!(
+        reply.status, 200,
+        "tower-http answers preflights 200, an ok status"
+    );
     assert_eq!(reply.header("access-control-allow-origin"), Some(SHOP));
     assert!(reply
         .header("access-control-allow-methods")
@@ -168,7 +171,7 @@ async fn the_admin_api_grants_only_admin_origins() {
             "",
         )
         .await;
-    assert_eq!(reply.status, 204);
+    assert_eq!(reply.status, 200);
     assert!(reply
         .header("access-control-allow-headers")
         .unwrap()

@@ -138,6 +138,7 @@ fn the_binary_refuses_plain_http_off_loopback_with_a_clear_error() {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_consentry-collector"))
         .args([
             "--plain-http",
+            "--generate-encryption-key",
             "--listen",
             "0.0.0.0:0",
             "--api-key",

@@ -26,7 +26,7 @@ export function collectorBinary() {
 
 /**
  * Starts a collector on an ephemeral loopback port.
- * @param {{tls?: boolean, origins?: string[], extra?: string[]}} options
+ * @param {{tls?: boolean, origins?: string[], extra?: string[], rateLimits?: string[]}} options
  */
 export async function startCollector(options = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), 'consentry-collector-'));
@@ -37,6 +37,10 @@ export async function startCollector(options = {}) {
     '--api-key', 'test=pk_test',
     '--admin-token', adminToken,
     '--fault-injection',
+    // Tests encrypt at rest like production, with a key made in their data directory.
+    '--generate-encryption-key',
+    // Suites send bursts from one address: no rate limits unless a spec asks for its own.
+    ...(options.rateLimits ?? ['--ip-rate-per-minute', '0', '--key-rate-per-minute', '0']),
     ...(options.tls ? [] : ['--plain-http', '--allow-loopback-origins']),
     ...(options.origins ?? []).flatMap((origin) => ['--allow-origin', origin]),
     ...(options.extra ?? []),

@@ -1,24 +1,62 @@
-//! The read/admin API's bearer token check.
+//! Bearer authentication and the role check of the read/admin API (ours: the roles are).
+//!
+//! `Authorization: Bearer <token>`: the configured `--admin-token` (compared in constant time)
+//! is an `admin`; any other token is looked up by its SHA-256 among the live tokens in the
+//! store, on every request, so a revoked token fails at once. No token or an unknown one is 401;
+//! a role without the route's permission is 403. The principal travels on the response, for the
+//! audit layer. Tokens are never logged.
 
+use super::routes::Guard;
 use super::{ApiError, App};
+use crate::tokens::{self, Principal};
 use axum::extract::{Request, State};
 use axum::http::header::AUTHORIZATION;
+use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 
-/// Lets the request through only with `Authorization: Bearer <admin token>`.
-pub async fn require_admin(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
-    let presented = request
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            let (scheme, token) = v.split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-        });
-    match presented {
-        Some(token) if app.admin_token.matches(token) => next.run(request).await,
-        _ => ApiError::admin_unauthorized().into_response(),
+/// Lets the request through only with a token whose role has the route's permission.
+pub async fn authorize(State(guard): State<Arc<Guard>>, request: Request, next: Next) -> Response {
+    let principal = match identify(&guard.app, request.headers()).await {
+        Ok(Some(principal)) => principal,
+        Ok(None) => return ApiError::admin_unauthorized().into_response(),
+        Err(error) => return error.into_response(),
+    };
+    if !principal.role.allows(guard.permission) {
+        let mut response = ApiError::new(
+            StatusCode::FORBIDDEN,
+            None,
+            format!("the {} role may not do this", principal.role),
+        )
+        .into_response();
+        response.extensions_mut().insert(principal);
+        return response;
     }
+    let mut response = next.run(request).await;
+    response.extensions_mut().insert(principal);
+    response
+}
+
+/// The principal of the request's bearer token, if it has a valid one.
+pub async fn identify(app: &App, headers: &HeaderMap) -> Result<Option<Principal>, ApiError> {
+    let Some(token) = bearer(headers) else {
+        return Ok(None);
+    };
+    if app.admin_token.matches(token) {
+        return Ok(Some(Principal::configured_admin()));
+    }
+    if !token.starts_with(tokens::TOKEN_PREFIX) {
+        return Ok(None);
+    }
+    app.store
+        .find_token(tokens::hash(token))
+        .await
+        .map_err(|e| ApiError::storage(&e))
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }

@@ -1,90 +1,71 @@
 //! CORS, separately for ingestion (`--allow-origin`, `--allow-loopback-origins`) and for the
-//! read/admin API (`--admin-origin`).
+//! read/admin API (`--admin-origin`): tower-http's `CorsLayer` grants, behind a gate of ours.
 //!
 //! A request without `Origin` (servers, curl) passes untouched. A request from an allowed
 //! origin gets `Access-Control-Allow-Origin: <origin>`, `Vary: Origin` and, so the SDK can
-//! honour it, `Access-Control-Expose-Headers: Retry-After`; its preflight is answered here. A
-//! request or preflight from any other origin is refused with 403 and no grant.
+//! honour it, `Access-Control-Expose-Headers: Retry-After`; its preflight is answered by the
+//! layer. The gate is ours because `CorsLayer` never refuses a request, it only leaves out the
+//! grant: a request or preflight from any other origin is answered 403 with no grant before the
+//! body is read or anything stored, so a misconfigured site sees a clear error instead of events
+//! stored from an unknown page.
 
 use super::{ApiError, App};
 use crate::origin::OriginPolicy;
 use axum::extract::{Request, State};
-use axum::http::header::{
-    ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN,
-    ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE, ORIGIN, VARY,
-};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, ORIGIN, RETRY_AFTER};
+use axum::http::{HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
+use std::time::Duration;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
-struct Preflight {
-    methods: &'static str,
-    headers: &'static str,
+/// How long a browser may cache a preflight.
+const PREFLIGHT_MAX_AGE: Duration = Duration::from_secs(600);
+
+fn layer(policy: &OriginPolicy) -> CorsLayer {
+    let policy = policy.clone();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::predicate(move |origin: &HeaderValue, _| {
+            origin.to_str().is_ok_and(|o| policy.allows(o))
+        }))
+        .expose_headers([RETRY_AFTER])
+        .max_age(PREFLIGHT_MAX_AGE)
+        .vary([ORIGIN])
 }
 
-const INGEST: Preflight = Preflight {
-    methods: "POST, OPTIONS",
-    headers: "content-type, content-encoding",
-};
-
-const ADMIN: Preflight = Preflight {
-    methods: "GET, POST, DELETE, OPTIONS",
-    headers: "authorization, content-type",
-};
-
-/// CORS for `POST /v1/batch`.
-pub async fn ingest(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
-    apply(&app.ingest_origins, &INGEST, request, next).await
+/// The grant for `POST /v1/batch`: what `fetch` and `sendBeacon` may send.
+pub fn ingest_layer(policy: &OriginPolicy) -> CorsLayer {
+    layer(policy)
+        .allow_methods([Method::POST, Method::OPTIONS])
+        .allow_headers([CONTENT_TYPE, CONTENT_ENCODING])
 }
 
-/// CORS for the read/admin API.
-pub async fn admin(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
-    apply(&app.admin_origins, &ADMIN, request, next).await
+/// The grant for the read/admin API.
+pub fn admin_layer(policy: &OriginPolicy) -> CorsLayer {
+    layer(policy)
+        .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
+        .allow_headers([AUTHORIZATION, CONTENT_TYPE])
 }
 
-async fn apply(
-    policy: &OriginPolicy,
-    preflight: &Preflight,
-    request: Request,
-    next: Next,
-) -> Response {
-    let Some(origin) = request.headers().get(ORIGIN).cloned() else {
-        let mut response = next.run(request).await;
-        response
-            .headers_mut()
-            .append(VARY, HeaderValue::from_static("Origin"));
-        return response;
+/// Refuses an ingestion request from an origin `--allow-origin` does not allow.
+pub async fn ingest_gate(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+    gate(&app.ingest_origins, request, next).await
+}
+
+/// Refuses an admin request from an origin `--admin-origin` does not allow.
+pub async fn admin_gate(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+    gate(&app.admin_origins, request, next).await
+}
+
+async fn gate(policy: &OriginPolicy, request: Request, next: Next) -> Response {
+    let allowed = match request.headers().get(ORIGIN) {
+        None => true,
+        Some(origin) => origin.to_str().is_ok_and(|o| policy.allows(o)),
     };
-    let allowed = origin.to_str().is_ok_and(|o| policy.allows(o));
-    if !allowed {
-        return ApiError::forbidden_origin().into_response();
+    if allowed {
+        next.run(request).await
+    } else {
+        ApiError::forbidden_origin().into_response()
     }
-    if request.method() == Method::OPTIONS {
-        let mut response = StatusCode::NO_CONTENT.into_response();
-        let headers = response.headers_mut();
-        grant(headers, origin);
-        headers.insert(
-            ACCESS_CONTROL_ALLOW_METHODS,
-            HeaderValue::from_static(preflight.methods),
-        );
-        headers.insert(
-            ACCESS_CONTROL_ALLOW_HEADERS,
-            HeaderValue::from_static(preflight.headers),
-        );
-        headers.insert(ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
-        return response;
-    }
-    let mut response = next.run(request).await;
-    grant(response.headers_mut(), origin);
-    response
-}
-
-fn grant(headers: &mut HeaderMap, origin: HeaderValue) {
-    headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin);
-    headers.append(VARY, HeaderValue::from_static("Origin"));
-    headers.insert(
-        ACCESS_CONTROL_EXPOSE_HEADERS,
-        HeaderValue::from_static("Retry-After"),
-    );
 }

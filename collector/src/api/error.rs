@@ -16,6 +16,7 @@ pub struct ApiError {
     status: StatusCode,
     field: Option<String>,
     message: String,
+    retry_after: Option<u64>,
 }
 
 /// Response marker: the field a 400 named, for the request log (never the message, which may
@@ -36,6 +37,7 @@ impl ApiError {
             status,
             field,
             message: message.into(),
+            retry_after: None,
         }
     }
 
@@ -74,6 +76,7 @@ impl ApiError {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE
             }
             BodyError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            BodyError::TimedOut => StatusCode::REQUEST_TIMEOUT,
             _ => StatusCode::BAD_REQUEST,
         };
         ApiError::new(status, None, error.message(limit))
@@ -83,6 +86,32 @@ impl ApiError {
     pub fn storage(error: &StoreError) -> Self {
         tracing::error!(error = %error, "storage unavailable");
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, None, "storage unavailable")
+    }
+
+    /// 503 when the memory for request bodies is spent: retry shortly.
+    pub fn busy() -> Self {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            None,
+            "too many request bodies in flight",
+        )
+    }
+
+    /// 429: over a rate limit; retry after `wait` (whole seconds).
+    pub fn rate_limited(what: &str, wait: std::time::Duration) -> Self {
+        ApiError {
+            retry_after: Some(wait.as_secs().max(1)),
+            ..ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                None,
+                format!("too many requests from this {what}"),
+            )
+        }
+    }
+
+    /// 403 for a client address outside `--admin-allow-ip`.
+    pub fn address_not_allowed() -> Self {
+        ApiError::new(StatusCode::FORBIDDEN, None, "address not allowed")
     }
 
     /// The HTTP status.
@@ -108,7 +137,9 @@ impl IntoResponse for ApiError {
         if self.status == StatusCode::UNAUTHORIZED && self.field.is_none() {
             headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+        if let Some(seconds) = self.retry_after {
+            headers.insert(RETRY_AFTER, HeaderValue::from(seconds));
+        } else if self.status == StatusCode::SERVICE_UNAVAILABLE {
             headers.insert(RETRY_AFTER, HeaderValue::from_static("5"));
         }
         if let Some(field) = self.field {

@@ -1,5 +1,6 @@
-//! `POST /v1/batch`: fault (if queued) → content type → body (size, gzip) → API key → schema
-//! rules → consent re-check → one transaction → answer.
+//! `POST /v1/batch`: fault (if queued) → content type → declared size → a key in the query →
+//! body memory reserved → body (size, gzip, deadline) → the body's API key → schema rules →
+//! consent re-check → one transaction → answer.
 //!
 //! The rule: a batch that breaks any schema rule is rejected whole (400 naming the field,
 //! nothing stored). A valid batch is stored in one SQLite transaction and acknowledged only
@@ -7,8 +8,9 @@
 //! are refused (not stored, listed by id), and events whose id is already stored are counted as
 //! duplicates.
 
+use super::gate::ClientIp;
 use super::{ApiError, App, DropConnection, InjectedFault};
-use crate::body::{check_content_type, read_body};
+use crate::body::{check_content_type, check_declared_length, memory_needed, read_body};
 use crate::consent_check::check_event;
 use crate::faults::Fault;
 use crate::store::{NewBatch, NewEvent};
@@ -19,10 +21,11 @@ use axum::extract::{RawQuery, State};
 use axum::http::header::RETRY_AFTER;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use axum::Json;
 use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Response marker: what one batch did, for the request log.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -53,13 +56,15 @@ struct Refused {
 pub async fn handle(
     State(app): State<Arc<App>>,
     RawQuery(query): RawQuery,
+    client: Option<Extension<ClientIp>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     if let Some(fault) = app.faults.as_ref().and_then(|f| f.next()) {
         return fault_response(fault);
     }
-    match ingest(&app, query.as_deref(), &headers, body).await {
+    let client = client.map(|Extension(ClientIp(ip))| ip);
+    match ingest(&app, query.as_deref(), client, &headers, body).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
     }
@@ -68,15 +73,44 @@ pub async fn handle(
 async fn ingest(
     app: &App,
     query: Option<&str>,
+    client: Option<IpAddr>,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     let limit = app.max_body_bytes;
     check_content_type(headers).map_err(|e| ApiError::body(&e, limit))?;
+    let declared = check_declared_length(headers, limit).map_err(|e| ApiError::body(&e, limit))?;
+    // A key in the query is checked before the body is read. The SDK sends it in the body,
+    // which is then read only within the shared body budget and the request deadline.
+    let from_query = match query_key(query) {
+        Some(key) => {
+            let environment = environment_of(app, &key)?;
+            Some((key, environment))
+        }
+        None => None,
+    };
+    let needed = memory_needed(headers, declared, limit).map_err(|e| ApiError::body(&e, limit))?;
+    let Some(_reserved) = app.body_budget.reserve(client, needed) else {
+        return Err(ApiError::busy());
+    };
     let bytes = read_body(headers, body, limit)
         .await
         .map_err(|e| ApiError::body(&e, limit))?;
-    let environment = authenticate(app, &bytes, query)?;
+    let (key, environment) = match (body_key(&bytes)?, from_query) {
+        (Some(key), _) => {
+            let environment = environment_of(app, &key)?;
+            (key, environment)
+        }
+        (None, Some(from_query)) => from_query,
+        (None, None) => return Err(ApiError::unknown_api_key()),
+    };
+    if let Err(wait) = app.key_limiter.check(&key) {
+        app.metrics
+            .rate_limited
+            .with_label_values(&["api_key"])
+            .inc();
+        return Err(ApiError::rate_limited("API key", wait));
+    }
     let batch = validate(&bytes)?;
     let (new_batch, refused) = prepare(app, batch, environment)?;
     let counts = app
@@ -84,8 +118,12 @@ async fn ingest(
         .ingest(new_batch)
         .await
         .map_err(|e| ApiError::storage(&e))?;
+    let metrics = &app.metrics;
+    metrics.events_accepted.inc_by(counts.stored);
+    metrics.events_duplicate.inc_by(counts.duplicates);
     for r in &refused {
         tracing::info!(event_id = %r.id, reason = r.reason, "event refused");
+        metrics.events_refused.with_label_values(&[r.reason]).inc();
     }
     let outcome = IngestOutcome {
         stored: counts.stored,
@@ -110,9 +148,24 @@ struct KeyProbe {
     api_key: Option<serde_json::Value>,
 }
 
-/// The environment of the batch's key: the body's `api_key`, or `?api_key=` when the body has
-/// none.
-fn authenticate(app: &App, body: &Bytes, query: Option<&str>) -> Result<String, ApiError> {
+/// `?api_key=` from the query, if given.
+fn query_key(query: Option<&str>) -> Option<String> {
+    form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .find(|(name, _)| name == "api_key")
+        .map(|(_, value)| value.into_owned())
+}
+
+/// The environment `key` writes to, or 401.
+fn environment_of(app: &App, key: &str) -> Result<String, ApiError> {
+    app.api_keys
+        .environment_of(key)
+        .map(str::to_owned)
+        .ok_or_else(ApiError::unknown_api_key)
+}
+
+/// The body's `api_key`, if it has one (the query's key applies when not); 400 for a body
+/// that is not a JSON object, 401 for a key that is not a string.
+fn body_key(body: &Bytes) -> Result<Option<String>, ApiError> {
     let is_object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
     if !is_object && serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok() {
         return Err(ApiError::new(
@@ -132,20 +185,11 @@ fn authenticate(app: &App, body: &Bytes, query: Option<&str>) -> Result<String, 
             },
         )
     })?;
-    let from_query = || {
-        form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-            .find(|(name, _)| name == "api_key")
-            .map(|(_, value)| value.into_owned())
-    };
-    let key = match probe.api_key {
-        Some(serde_json::Value::String(key)) => Some(key),
-        Some(_) => None,
-        None => from_query(),
-    };
-    key.as_deref()
-        .and_then(|k| app.api_keys.environment_of(k))
-        .map(str::to_owned)
-        .ok_or_else(ApiError::unknown_api_key)
+    match probe.api_key {
+        Some(serde_json::Value::String(key)) => Ok(Some(key)),
+        Some(_) => Err(ApiError::unknown_api_key()),
+        None => Ok(None),
+    }
 }
 
 /// Splits the batch into what to store and what the consent check refuses.
@@ -186,7 +230,7 @@ fn prepare(
         consent_state: json(&batch.consent_state)?,
         batch_id: batch.batch_id,
         environment,
-        received_at_ms: now_ms(),
+        received_at_ms: u64::try_from(crate::clock::now_ms()).unwrap_or(0),
         sent_at_ms: batch.sent_at,
         sdk_name: batch.sdk.name,
         sdk_version: batch.sdk.version,
@@ -204,12 +248,6 @@ fn json<T: Serialize>(value: &T) -> Result<String, ApiError> {
             format!("cannot encode: {e}"),
         )
     })
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 fn fault_response(fault: Fault) -> Response {

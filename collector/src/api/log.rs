@@ -1,21 +1,35 @@
-//! One structured log line per request: method, path (never the query, which may hold an API
-//! key), status, latency, and for batches the events stored, duplicate and refused. Never event
-//! content.
+//! The request log, on tower-http's `TraceLayer`: every request gets a span carrying its
+//! request id (`x-request-id`, made here when the client sent none, and echoed in the answer),
+//! method and path (never the query, which may hold an API key), so every line logged while it
+//! is served names it; one line when it is answered adds the status, latency and, for batches,
+//! the events stored, duplicate and refused. Never event content, never a header's value.
 
 use super::error::RejectedField;
 use super::{DropConnection, IngestOutcome, InjectedFault};
-use axum::extract::Request;
-use axum::middleware::Next;
-use axum::response::Response;
-use std::time::Instant;
+use axum::http::{Request, Response};
+use std::time::Duration;
+use tracing::Span;
 
-/// Logs the request once it is answered.
-pub async fn requests(request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = request.method().clone();
-    let path = request.uri().path().to_owned();
-    let response = next.run(request).await;
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+/// The header that carries the request id.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// The span of one request.
+pub fn span<B>(request: &Request<B>) -> Span {
+    let id = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %request.method(),
+        path = %request.uri().path(),
+    )
+}
+
+/// The line logged when a request is answered.
+pub fn answered<B>(response: &Response<B>, latency: Duration, _span: &Span) {
     let extensions = response.extensions();
     let outcome = extensions.get::<IngestOutcome>();
     let fault = match (
@@ -27,10 +41,8 @@ pub async fn requests(request: Request, next: Next) -> Response {
         _ => None,
     };
     tracing::info!(
-        method = %method,
-        path = %path,
         status = response.status().as_u16(),
-        latency_ms,
+        latency_ms = latency.as_secs_f64() * 1000.0,
         stored = outcome.map(|o| o.stored),
         duplicates = outcome.map(|o| o.duplicates),
         refused = outcome.map(|o| o.refused),
@@ -38,5 +50,4 @@ pub async fn requests(request: Request, next: Next) -> Response {
         fault,
         "request"
     );
-    response
 }

@@ -1,37 +1,64 @@
-//! The HTTP API: routes, shared state and the markers middleware reads off responses.
+//! The HTTP API: routes, shared state and the markers middleware reads off responses. Every
+//! layer is stacked here, in [`router`].
 //!
 //! | route | who | what |
 //! | --- | --- | --- |
-//! | `POST /v1/batch` | browsers (CORS: `--allow-origin`), servers | ingest a batch |
-//! | `GET /v1/events`, `GET /v1/stats` | admin token (CORS: `--admin-origin`) | read what was stored |
-//! | `POST`/`DELETE /v1/admin/faults`, `POST /v1/admin/reset` | admin, `--fault-injection` only | tests |
-//! | `GET /healthz` | anyone | liveness |
+//! | `POST /v1/batch` | browsers (CORS: `--allow-origin`), servers; API key | ingest a batch |
+//! | `GET /v1/events`, `GET /v1/stats` | `viewer`, `editor`, `admin` | read what was stored |
+//! | `GET /v1/audit` | `admin` | the audit log |
+//! | `POST`/`GET /v1/tokens`, `DELETE /v1/tokens/{id}` | `admin` | tokens |
+//! | `POST`/`DELETE /v1/admin/faults`, `POST /v1/admin/reset` | `admin`, `--fault-injection` only | tests |
+//! | `GET /metrics` | `viewer`, `editor`, `admin` | Prometheus metrics |
+//! | `GET /healthz`, `GET /readyz` | anyone | liveness (store thread and database), readiness |
 //!
-//! Layers, outermost first: request log → (ingestion) rejection counter → CORS →
-//! (admin) bearer auth → handler.
+//! Layers, outermost first: authorization marked sensitive → request id → request log
+//! (`TraceLayer`) → request id echoed → requests counted by route and status →
+//! `Connection: close` on early answers → client address → request deadline (`TimeoutLayer`,
+//! 408). Then, for ingestion: rejection counter → origin gate (403) → CORS grant (`CorsLayer`)
+//! → per-address rate limit → body idle timeout (`RequestBodyTimeoutLayer`) → handler (which
+//! checks the per-key limit once it knows the key). For token routes: address allowlist →
+//! origin gate → CORS grant → route tag → audit → bearer auth and role → handler.
 
 mod admin;
+mod audit;
 mod auth;
 mod cors;
+mod early_close;
 mod error;
+mod gate;
+mod health;
 mod ingest;
 mod log;
 mod read;
 mod rejections;
+pub mod routes;
+mod tokens;
 
 pub use error::ApiError;
 pub use ingest::IngestOutcome;
 
+use crate::body_budget::BodyBudget;
 use crate::consent_check::SalePurposes;
 use crate::faults::FaultQueue;
 use crate::keys::{AdminToken, ApiKeys};
+use crate::metrics::Metrics;
+use crate::network::{Limiter, Networks};
 use crate::origin::OriginPolicy;
+use crate::roles::Permission;
 use crate::store::Store;
+use axum::http::header::AUTHORIZATION;
 use axum::http::StatusCode;
+use axum::http::{HeaderName, Method};
 use axum::middleware::{from_fn, from_fn_with_state};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
+use routes::{Access, RouteInfo, Routes};
 use std::sync::Arc;
+use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
+use tower_http::trace::TraceLayer;
 
 /// What every handler shares.
 #[derive(Debug)]
@@ -52,7 +79,30 @@ pub struct App {
     pub faults: Option<FaultQueue>,
     /// Largest body, before and after gzip.
     pub max_body_bytes: usize,
+    /// Memory for bodies being read, across requests.
+    pub body_budget: BodyBudget,
+    /// The whole of one request.
+    pub request_timeout: std::time::Duration,
+    /// The longest wait for the next piece of a batch body.
+    pub body_idle_timeout: std::time::Duration,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Networks,
+    /// Client addresses the admin API answers (all when empty).
+    pub admin_allow: Networks,
+    /// Ingestion requests per client address.
+    pub ip_limiter: Limiter<std::net::IpAddr>,
+    /// Ingestion requests per API key.
+    pub key_limiter: Limiter<String>,
+    /// What `/metrics` shows.
+    pub metrics: Metrics,
+    /// Becomes `true` when shutdown begins (readiness turns 503).
+    pub stopping: tokio::sync::watch::Receiver<bool>,
 }
+
+/// The connection's peer, put on every request by the server (before any proxy header is
+/// considered).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerAddr(pub std::net::SocketAddr);
 
 /// Response marker: close the connection instead of sending this response (the `drop` fault).
 /// The server turns it into a connection error; nothing is written.
@@ -63,46 +113,152 @@ pub struct DropConnection;
 #[derive(Clone, Copy, Debug)]
 pub struct InjectedFault;
 
-/// The whole API over `app`.
-pub fn router(app: Arc<App>) -> Router {
-    let ingest = Router::new()
-        .route("/v1/batch", post(ingest::handle).options(no_content))
-        .route_layer(from_fn_with_state(Arc::clone(&app), cors::ingest))
+/// The whole API over `app`, and the table of its routes.
+pub fn router(app: Arc<App>) -> (Router, Vec<RouteInfo>) {
+    let (ingest, mut table) = Routes::new(Arc::clone(&app))
+        .add(
+            Method::POST,
+            "/v1/batch",
+            Access::ApiKey,
+            "batch.ingest",
+            post(ingest::handle),
+        )
+        .finish();
+    let ingest = ingest
+        .route_layer(RequestBodyTimeoutLayer::new(app.body_idle_timeout))
+        .route_layer(from_fn_with_state(Arc::clone(&app), gate::ip_rate))
+        .route_layer(cors::ingest_layer(&app.ingest_origins))
+        .route_layer(from_fn_with_state(Arc::clone(&app), cors::ingest_gate))
         .route_layer(from_fn_with_state(Arc::clone(&app), rejections::count));
 
-    let mut admin = Router::new()
-        .route("/v1/events", get(read::events).options(no_content))
-        .route("/v1/stats", get(read::stats).options(no_content));
+    let read = Access::Token(Permission::ReadData);
+    let tokens = Access::Token(Permission::ManageTokens);
+    let mut admin = Routes::new(Arc::clone(&app))
+        .add(
+            Method::GET,
+            "/v1/events",
+            read,
+            "events.read",
+            get(read::events),
+        )
+        .add(
+            Method::GET,
+            "/v1/stats",
+            read,
+            "stats.read",
+            get(read::stats),
+        )
+        .add(
+            Method::GET,
+            "/metrics",
+            Access::Token(Permission::ReadMetrics),
+            "metrics.read",
+            get(health::metrics),
+        )
+        .add(
+            Method::GET,
+            "/v1/audit",
+            Access::Token(Permission::ReadAudit),
+            "audit.read",
+            get(read::audit),
+        )
+        .add(
+            Method::POST,
+            "/v1/tokens",
+            tokens,
+            "token.create",
+            post(tokens::create),
+        )
+        .add(
+            Method::GET,
+            "/v1/tokens",
+            tokens,
+            "token.list",
+            get(tokens::list),
+        )
+        .add(
+            Method::DELETE,
+            "/v1/tokens/{id}",
+            tokens,
+            "token.revoke",
+            delete(tokens::revoke),
+        );
     if app.faults.is_some() {
+        let test = Access::Token(Permission::TestControls);
         admin = admin
-            .route(
+            .add(
+                Method::POST,
                 "/v1/admin/faults",
-                post(admin::set_faults)
-                    .delete(admin::clear_faults)
-                    .options(no_content),
+                test,
+                "faults.set",
+                post(admin::set_faults),
             )
-            .route("/v1/admin/reset", post(admin::reset).options(no_content));
+            .add(
+                Method::DELETE,
+                "/v1/admin/faults",
+                test,
+                "faults.clear",
+                delete(admin::clear_faults),
+            )
+            .add(
+                Method::POST,
+                "/v1/admin/reset",
+                test,
+                "data.reset",
+                post(admin::reset),
+            );
     }
+    let (admin, admin_table) = admin.finish();
+    table.extend(admin_table);
     let admin = admin
-        .route_layer(from_fn_with_state(Arc::clone(&app), auth::require_admin))
-        .route_layer(from_fn_with_state(Arc::clone(&app), cors::admin));
+        .route_layer(cors::admin_layer(&app.admin_origins))
+        .route_layer(from_fn_with_state(Arc::clone(&app), cors::admin_gate))
+        .route_layer(from_fn_with_state(Arc::clone(&app), gate::admin_allowlist));
 
-    Router::new()
-        .route("/healthz", get(healthz))
+    let (public, public_table) = Routes::new(Arc::clone(&app))
+        .add(
+            Method::GET,
+            "/healthz",
+            Access::Public,
+            "health",
+            get(health::healthz),
+        )
+        .add(
+            Method::GET,
+            "/readyz",
+            Access::Public,
+            "ready",
+            get(health::readyz),
+        )
+        .finish();
+    table.extend(public_table);
+
+    let request_id = HeaderName::from_static(log::REQUEST_ID);
+    let layers = ServiceBuilder::new()
+        .layer(SetSensitiveRequestHeadersLayer::new([AUTHORIZATION]))
+        .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(log::span)
+                .on_request(())
+                .on_response(log::answered)
+                .on_failure(()),
+        )
+        .layer(PropagateRequestIdLayer::new(request_id))
+        .layer(from_fn_with_state(Arc::clone(&app), routes::count))
+        .layer(from_fn(early_close::close_on_error))
+        .layer(from_fn_with_state(Arc::clone(&app), gate::client))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            app.request_timeout,
+        ));
+    let router = public
         .merge(ingest)
         .merge(admin)
         .fallback(not_found)
         .with_state(app)
-        .layer(from_fn(log::requests))
-}
-
-async fn healthz() -> &'static str {
-    "ok"
-}
-
-/// `OPTIONS` without an `Origin` (not a CORS preflight).
-async fn no_content() -> StatusCode {
-    StatusCode::NO_CONTENT
+        .layer(layers);
+    (router, table)
 }
 
 async fn not_found() -> ApiError {

@@ -13,6 +13,10 @@ pub async fn count(State(app): State<Arc<App>>, request: Request, next: Next) ->
     if response.status().is_client_error() && response.extensions().get::<InjectedFault>().is_none()
     {
         app.store.count_rejected(response.status().as_u16());
+        app.metrics
+            .batches_rejected
+            .with_label_values(&[response.status().as_str()])
+            .inc();
     }
     response
 }

@@ -10,9 +10,20 @@
 //! atomic, and none is acknowledged before the COMMIT that makes it durable. A full channel
 //! makes handlers wait: back-pressure instead of unbounded memory.
 
+mod access;
+mod direct;
 mod queries;
+mod rotation;
 mod schema;
+mod sealed;
 mod worker;
+
+pub use direct::Database;
+pub use sealed::Codec;
+
+use crate::audit::{AuditEntry, NewAuditEntry};
+use crate::tokens::{Principal, TokenRecord};
+use rusqlite::Connection;
 
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -45,6 +56,15 @@ pub enum StoreError {
     Closed,
     /// The store thread could not be started.
     Thread(String),
+    /// A sealed value does not open, or a row names a key that was not given.
+    Crypto(String),
+    /// The database holds data under keys that were not given.
+    WrongKey {
+        /// Key ids the database holds data under.
+        stored: Vec<String>,
+        /// Key ids given (empty with `--insecure-no-encryption`).
+        given: Vec<String>,
+    },
 }
 
 impl fmt::Display for StoreError {
@@ -57,6 +77,19 @@ impl fmt::Display for StoreError {
             ),
             StoreError::Closed => f.write_str("the store is closed"),
             StoreError::Thread(e) => write!(f, "cannot start the store thread: {e}"),
+            StoreError::Crypto(e) => write!(f, "encryption: {e}"),
+            StoreError::WrongKey { stored, given } if given.is_empty() => write!(
+                f,
+                "the database is encrypted (key ids {}), but no key was given: give --encryption-key-file",
+                stored.join(", ")
+            ),
+            StoreError::WrongKey { stored, given } => write!(
+                f,
+                "the database holds data encrypted with key id {}, and the given keys are {}: \
+                 wrong key? (during a rotation give the old key with --old-encryption-key-file)",
+                stored.join(", "),
+                given.join(", ")
+            ),
         }
     }
 }
@@ -210,18 +243,47 @@ impl PendingCounters {
     }
 }
 
+/// A write: run inside the group's transaction (in its own SAVEPOINT), answered after COMMIT.
+trait WriteOp: Send {
+    /// Runs the write; an error rolls back its savepoint.
+    fn apply(&mut self, conn: &Connection) -> Result<(), StoreError>;
+    /// Answers the caller once the group is committed (or failed with `committed`'s error).
+    fn answer(self: Box<Self>, committed: Result<(), StoreError>);
+}
+
+struct Op<T, F> {
+    run: Option<F>,
+    result: Option<Result<T, StoreError>>,
+    reply: oneshot::Sender<Result<T, StoreError>>,
+}
+
+impl<T: Send, F: FnOnce(&Connection) -> Result<T, StoreError> + Send> WriteOp for Op<T, F> {
+    fn apply(&mut self, conn: &Connection) -> Result<(), StoreError> {
+        let result = match self.run.take() {
+            Some(run) => run(conn),
+            None => Err(StoreError::Closed),
+        };
+        let outcome = result.as_ref().map(|_| ()).map_err(Clone::clone);
+        self.result = Some(result);
+        outcome
+    }
+
+    fn answer(self: Box<Self>, committed: Result<(), StoreError>) {
+        let result = match (committed, self.result) {
+            (Err(e), _) => Err(e),
+            (Ok(()), Some(result)) => result,
+            (Ok(()), None) => Err(StoreError::Closed),
+        };
+        let _ = self.reply.send(result);
+    }
+}
+
+/// A read: answers on its own channel.
+type ReadOp = Box<dyn FnOnce(&Connection) + Send>;
+
 enum Command {
-    Ingest(
-        Box<NewBatch>,
-        oneshot::Sender<Result<IngestCounts, StoreError>>,
-    ),
-    Reset(oneshot::Sender<Result<(), StoreError>>),
-    Events {
-        since: i64,
-        limit: u32,
-        reply: oneshot::Sender<Result<EventsPage, StoreError>>,
-    },
-    Stats(oneshot::Sender<Result<Stats, StoreError>>),
+    Write(Box<dyn WriteOp>),
+    Read(ReadOp),
     /// Wakes the thread to write pending counters.
     Flush,
     Close(oneshot::Sender<Result<(), StoreError>>),
@@ -232,6 +294,7 @@ enum Command {
 pub struct Store {
     tx: mpsc::Sender<Command>,
     pending: Arc<PendingCounters>,
+    codec: Codec,
 }
 
 /// Closes the store: waits for queued operations, checkpoints the WAL, closes the file.
@@ -242,61 +305,163 @@ pub struct StoreCloser {
 }
 
 impl Store {
-    /// Opens (creating and migrating if needed) the database at `path` and starts its thread.
-    pub fn open(path: &Path) -> Result<(Store, StoreCloser), StoreError> {
+    /// Opens (creating and migrating if needed) the database at `path`, checks that `codec`
+    /// has every key the database holds data under, and starts its thread.
+    ///
+    /// `commit_seconds` observes how long each write group takes from BEGIN to COMMIT.
+    pub fn open(
+        path: &Path,
+        codec: Codec,
+        commit_seconds: prometheus::Histogram,
+    ) -> Result<(Store, StoreCloser), StoreError> {
         let conn = schema::open(path)?;
+        sealed::check_keys(&conn, &codec)?;
         let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
         let pending = Arc::new(PendingCounters::default());
         let thread_pending = Arc::clone(&pending);
         let thread = std::thread::Builder::new()
             .name("consentry-store".to_owned())
-            .spawn(move || worker::run(conn, rx, &thread_pending))
+            .spawn(move || worker::run(conn, rx, &thread_pending, &commit_seconds))
             .map_err(|e| StoreError::Thread(e.to_string()))?;
         Ok((
             Store {
                 tx: tx.clone(),
                 pending,
+                codec,
             },
             StoreCloser { tx, thread },
         ))
     }
 
-    async fn ask<T>(
-        &self,
-        command: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Command,
-    ) -> Result<T, StoreError> {
+    async fn send(&self, command: Command) -> Result<(), StoreError> {
+        self.tx.send(command).await.map_err(|_| StoreError::Closed)
+    }
+
+    /// Runs `run` in the next group's transaction; answers after COMMIT.
+    async fn write<T, F>(&self, run: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
         let (reply, answer) = oneshot::channel();
-        self.tx
-            .send(command(reply))
-            .await
-            .map_err(|_| StoreError::Closed)?;
+        let op = Op {
+            run: Some(run),
+            result: None,
+            reply,
+        };
+        self.send(Command::Write(Box::new(op))).await?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs `run` on the store thread after the group's writes.
+    async fn read<T, F>(&self, run: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Read(Box::new(move |conn| {
+            let _ = reply.send(run(conn));
+        })))
+        .await?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
     /// Stores a batch in one transaction; returns after COMMIT.
     pub async fn ingest(&self, batch: NewBatch) -> Result<IngestCounts, StoreError> {
-        self.ask(|reply| Command::Ingest(Box::new(batch), reply))
+        let sealed = self.codec.seal_batch(batch)?;
+        self.write(move |conn| queries::insert_batch(conn, &sealed))
             .await
     }
 
     /// Events with `seq > since`, at most `limit`, oldest first.
     pub async fn events(&self, since: i64, limit: u32) -> Result<EventsPage, StoreError> {
-        self.ask(|reply| Command::Events {
-            since,
-            limit,
-            reply,
+        let codec = self.codec.clone();
+        self.read(move |conn| queries::events(conn, since, limit, &codec))
+            .await
+    }
+
+    /// The index an id is stored under (hex): what the audit log names a person by.
+    pub fn index_of(&self, id: &str) -> String {
+        crate::tokens::hex(&self.codec.index(id))
+    }
+
+    /// Events of one anonymous id with `seq > since`, found by its keyed-hash index.
+    pub async fn events_of_anonymous_id(
+        &self,
+        anonymous_id: String,
+        since: i64,
+        limit: u32,
+    ) -> Result<EventsPage, StoreError> {
+        let codec = self.codec.clone();
+        self.read(move |conn| {
+            queries::events_of_anonymous_id(conn, &anonymous_id, since, limit, &codec)
         })
         .await
     }
 
     /// Counts of what is stored and what was refused or rejected.
     pub async fn stats(&self) -> Result<Stats, StoreError> {
-        self.ask(Command::Stats).await
+        // The thread folds pending rejection counts into its group before answering reads.
+        self.read(queries::stats).await
     }
 
-    /// Deletes every batch, event, consent change and counter.
+    /// Deletes every batch, event, consent change and counter (not tokens, not the audit log).
     pub async fn reset(&self) -> Result<(), StoreError> {
-        self.ask(Command::Reset).await
+        self.write(queries::reset).await
+    }
+
+    /// Appends an audit entry; returns after COMMIT.
+    pub async fn audit(&self, entry: NewAuditEntry) -> Result<AuditEntry, StoreError> {
+        self.write(move |conn| access::append_audit(conn, entry))
+            .await
+    }
+
+    /// Audit entries with `seq > since`, oldest first.
+    pub async fn audit_page(&self, since: i64, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+        self.read(move |conn| access::audit_page(conn, since, limit))
+            .await
+    }
+
+    /// The live token whose secret has this SHA-256.
+    pub async fn find_token(&self, hash: String) -> Result<Option<Principal>, StoreError> {
+        self.read(move |conn| access::find_token(conn, &hash)).await
+    }
+
+    /// Stores a token (the API's audit layer records the request).
+    pub async fn create_token(&self, token: TokenRecord) -> Result<(), StoreError> {
+        self.write(move |conn| access::insert_token(conn, &token))
+            .await
+    }
+
+    /// Every token, revoked ones included.
+    pub async fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        self.read(access::list_tokens).await
+    }
+
+    /// Revokes a live token; `false` if there is none with this id.
+    pub async fn revoke_token(&self, id: String, now_ms: i64) -> Result<bool, StoreError> {
+        self.write(move |conn| access::revoke_token(conn, &id, now_ms))
+            .await
+    }
+
+    /// Operations waiting for the store thread.
+    pub fn queue_depth(&self) -> usize {
+        CHANNEL_CAPACITY.saturating_sub(self.tx.capacity())
+    }
+
+    /// Whether the store thread answers and the database reads.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.read(|conn| {
+            conn.query_row("SELECT COUNT(*) FROM schema_migrations", [], |_| Ok(()))?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// How many entries the audit log holds.
+    pub async fn audit_length(&self) -> Result<i64, StoreError> {
+        self.read(access::audit_length).await
     }
 
     /// Counts a rejected ingestion request; never waits.

@@ -1,11 +1,16 @@
 //! The SQL: storing a batch, counters, reset, and the two reads. Plain functions over a
 //! connection (or transaction); the store thread decides when they run and commit.
 
-use super::{EventsPage, IngestCounts, NewBatch, Stats, StoreError, StoredConsent, StoredEvent};
-use rusqlite::{Connection, OptionalExtension};
+use super::sealed::{aad, Codec, SealedBatch};
+use super::{EventsPage, IngestCounts, Stats, StoreError, StoredConsent, StoredEvent};
+use rusqlite::types::Value;
+use rusqlite::Connection;
 use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 
+const BATCHES: &str = "batches";
+const EVENTS: &str = "events";
+const CONSENT_CHANGES: &str = "consent_changes";
 const DUPLICATES: &str = "duplicates";
 const REFUSED: &str = "refused";
 const REJECTED_PREFIX: &str = "rejected:";
@@ -18,13 +23,16 @@ fn count(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
 
-/// Inserts a batch and its events; an event id already stored is ignored and counted as a
-/// duplicate. Runs inside the caller's transaction or savepoint.
-pub fn insert_batch(conn: &Connection, batch: &NewBatch) -> Result<IngestCounts, StoreError> {
+/// Inserts a sealed batch and its events; an event id already stored is ignored and counted
+/// as a duplicate. Runs inside the caller's transaction or savepoint.
+pub fn insert_batch(conn: &Connection, sealed: &SealedBatch) -> Result<IngestCounts, StoreError> {
+    let batch = &sealed.batch;
+    let key_id = sealed.key_id.as_deref();
     conn.prepare_cached(
         "INSERT INTO batches
-            (batch_id, environment, received_at_ms, sent_at_ms, sdk_name, sdk_version, consent_state)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            (batch_id, environment, received_at_ms, sent_at_ms, sdk_name, sdk_version, consent_state,
+             key_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
     .execute((
         &batch.batch_id,
@@ -33,7 +41,8 @@ pub fn insert_batch(conn: &Connection, batch: &NewBatch) -> Result<IngestCounts,
         int(batch.sent_at_ms)?,
         &batch.sdk_name,
         &batch.sdk_version,
-        &batch.consent_state,
+        &sealed.consent_state,
+        key_id,
     ))?;
     let batch_seq = conn.last_insert_rowid();
     // `ON CONFLICT(event_id) DO NOTHING` is INSERT OR IGNORE narrowed to the one constraint
@@ -41,17 +50,19 @@ pub fn insert_batch(conn: &Connection, batch: &NewBatch) -> Result<IngestCounts,
     let mut insert_event = conn.prepare_cached(
         "INSERT INTO events
             (event_id, batch_seq, type, name, timestamp_ms, purposes, anonymous_id, user_id,
-             properties, page)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             properties, page, key_id, anonymous_id_index, user_id_index)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
          ON CONFLICT(event_id) DO NOTHING",
     )?;
     let mut insert_consent = conn.prepare_cached(
-        "INSERT INTO consent_changes (event_id, anonymous_id, timestamp_ms, current, previous)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO consent_changes
+            (event_id, anonymous_id, timestamp_ms, current, previous, key_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
     let mut counts = IngestCounts::default();
-    for event in &batch.events {
-        let inserted = insert_event.execute((
+    let mut consent_changes = 0;
+    for event in &sealed.events {
+        let inserted = insert_event.execute(rusqlite::params![
             &event.event_id,
             batch_seq,
             event.kind,
@@ -62,24 +73,45 @@ pub fn insert_batch(conn: &Connection, batch: &NewBatch) -> Result<IngestCounts,
             &event.user_id,
             &event.properties,
             &event.page,
-        ))?;
+            key_id,
+            &event.anonymous_id_index,
+            &event.user_id_index,
+        ])?;
         if inserted == 0 {
             counts.duplicates += 1;
             continue;
         }
         counts.stored += 1;
-        if let Some((current, previous)) = &event.consent {
+        if let Some([anonymous_id, current, previous]) = &event.consent {
+            consent_changes += 1;
             insert_consent.execute((
                 &event.event_id,
-                &event.anonymous_id,
+                anonymous_id,
                 int(event.timestamp_ms)?,
                 current,
                 previous,
+                key_id,
             ))?;
         }
     }
-    add_counter(conn, DUPLICATES, counts.duplicates)?;
-    add_counter(conn, REFUSED, batch.refused)?;
+    // What is stored is counted as it is stored, in one statement: `stats` reads a few counter
+    // rows instead of counting every row on the store thread.
+    conn.prepare_cached(
+        "INSERT INTO counters (name, value)
+         VALUES (?1, 1), (?2, ?3), (?4, ?5), (?6, ?7), (?8, ?9)
+         ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+    )?
+    .execute(rusqlite::params![
+        BATCHES,
+        EVENTS,
+        int(counts.stored)?,
+        CONSENT_CHANGES,
+        consent_changes,
+        DUPLICATES,
+        int(counts.duplicates)?,
+        REFUSED,
+        int(batch.refused)?,
+    ])?;
     Ok(counts)
 }
 
@@ -118,84 +150,121 @@ fn raw(text: String) -> Result<Box<RawValue>, StoreError> {
         .map_err(|e| StoreError::Sqlite(format!("stored JSON is corrupt: {e}")))
 }
 
+const EVENT_COLUMNS: &str = "e.seq, e.event_id, b.batch_id, b.received_at_ms, e.type, e.name,
+    e.timestamp_ms, e.purposes, e.anonymous_id, e.user_id, e.properties, e.page, e.key_id,
+    c.current, c.previous, c.key_id
+    FROM events e
+    JOIN batches b ON b.seq = e.batch_seq
+    LEFT JOIN consent_changes c ON c.event_id = e.event_id";
+
 /// Events after `since`, oldest first.
-pub fn events(conn: &Connection, since: i64, limit: u32) -> Result<EventsPage, StoreError> {
-    let mut statement = conn.prepare_cached(
-        "SELECT e.seq, e.event_id, b.batch_id, b.received_at_ms, e.type, e.name, e.timestamp_ms,
-                e.purposes, e.anonymous_id, e.user_id, e.properties, e.page,
-                c.current, c.previous
-         FROM events e
-         JOIN batches b ON b.seq = e.batch_seq
-         LEFT JOIN consent_changes c ON c.event_id = e.event_id
-         WHERE e.seq > ?1
-         ORDER BY e.seq
-         LIMIT ?2",
-    )?;
+pub fn events(
+    conn: &Connection,
+    since: i64,
+    limit: u32,
+    codec: &Codec,
+) -> Result<EventsPage, StoreError> {
+    let sql = format!("SELECT {EVENT_COLUMNS} WHERE e.seq > ?1 ORDER BY e.seq LIMIT ?2");
+    let mut statement = conn.prepare_cached(&sql)?;
     let mut rows = statement.query((since, limit))?;
     let mut events = Vec::new();
     while let Some(row) = rows.next()? {
-        let current: Option<String> = row.get(12)?;
-        let previous: Option<String> = row.get(13)?;
-        let consent = match (current, previous) {
-            (Some(current), Some(previous)) => Some(StoredConsent {
-                current: raw(current)?,
-                previous: raw(previous)?,
-            }),
-            _ => None,
-        };
-        events.push(StoredEvent {
-            seq: row.get(0)?,
-            event_id: row.get(1)?,
-            batch_id: row.get(2)?,
-            received_at: row.get(3)?,
-            kind: row.get(4)?,
-            name: row.get(5)?,
-            timestamp_unixtime_ms: row.get(6)?,
-            purposes: raw(row.get(7)?)?,
-            anonymous_id: row.get(8)?,
-            user_id: row.get(9)?,
-            properties: raw(row.get(10)?)?,
-            page: row.get::<_, Option<String>>(11)?.map(raw).transpose()?,
-            consent,
-        });
+        events.push(stored_event(row, codec)?);
     }
     let next_since = events.last().map_or(since, |e| e.seq);
     Ok(EventsPage { events, next_since })
 }
 
-/// What is stored and counted.
-pub fn stats(conn: &Connection) -> Result<Stats, StoreError> {
-    let (batches, events, consent_changes): (i64, i64, i64) = conn.query_row(
-        "SELECT (SELECT COUNT(*) FROM batches),
-                (SELECT COUNT(*) FROM events),
-                (SELECT COUNT(*) FROM consent_changes)",
-        [],
-        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+/// Events of one anonymous id after `since`, oldest first, found through its keyed-hash index
+/// (every key's, during a rotation).
+pub fn events_of_anonymous_id(
+    conn: &Connection,
+    anonymous_id: &str,
+    since: i64,
+    limit: u32,
+    codec: &Codec,
+) -> Result<EventsPage, StoreError> {
+    let indexes = codec.indexes(anonymous_id);
+    let marks = vec!["?"; indexes.len()].join(", ");
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} WHERE e.anonymous_id_index IN ({marks}) AND e.seq > ? ORDER BY e.seq LIMIT ?"
+    );
+    let mut statement = conn.prepare_cached(&sql)?;
+    let mut params: Vec<Value> = indexes.into_iter().map(Value::Blob).collect();
+    params.push(Value::Integer(since));
+    params.push(Value::Integer(i64::from(limit)));
+    let mut rows = statement.query(rusqlite::params_from_iter(params))?;
+    let mut events = Vec::new();
+    while let Some(row) = rows.next()? {
+        events.push(stored_event(row, codec)?);
+    }
+    let next_since = events.last().map_or(since, |e| e.seq);
+    Ok(EventsPage { events, next_since })
+}
+
+fn stored_event(row: &rusqlite::Row<'_>, codec: &Codec) -> Result<StoredEvent, StoreError> {
+    let id: String = row.get(1)?;
+    let key: Option<String> = row.get(12)?;
+    let key = key.as_deref();
+    let consent_key: Option<String> = row.get(15)?;
+    let consent_key = consent_key.as_deref();
+    let current = codec.open_opt(
+        consent_key,
+        &aad("consent_changes.current", &id),
+        row.get(13)?,
     )?;
-    let counter = |name: &str| -> Result<u64, StoreError> {
-        let value: Option<i64> = conn
-            .prepare_cached("SELECT value FROM counters WHERE name = ?1")?
-            .query_row([name], |row| row.get(0))
-            .optional()?;
-        Ok(value.map_or(0, count))
+    let previous = codec.open_opt(
+        consent_key,
+        &aad("consent_changes.previous", &id),
+        row.get(14)?,
+    )?;
+    let consent = match (current, previous) {
+        (Some(current), Some(previous)) => Some(StoredConsent {
+            current: raw(current)?,
+            previous: raw(previous)?,
+        }),
+        _ => None,
     };
-    let mut rejected_requests = BTreeMap::new();
-    let mut statement =
-        conn.prepare_cached("SELECT name, value FROM counters WHERE name LIKE 'rejected:%'")?;
+    Ok(StoredEvent {
+        seq: row.get(0)?,
+        batch_id: row.get(2)?,
+        received_at: row.get(3)?,
+        kind: row.get(4)?,
+        name: row.get(5)?,
+        timestamp_unixtime_ms: row.get(6)?,
+        purposes: raw(row.get(7)?)?,
+        anonymous_id: codec.open(key, &aad("events.anonymous_id", &id), row.get(8)?)?,
+        user_id: codec.open_opt(key, &aad("events.user_id", &id), row.get(9)?)?,
+        properties: raw(codec.open(key, &aad("events.properties", &id), row.get(10)?)?)?,
+        page: codec
+            .open_opt(key, &aad("events.page", &id), row.get(11)?)?
+            .map(raw)
+            .transpose()?,
+        consent,
+        event_id: id,
+    })
+}
+
+/// What is stored and counted: counter rows only, whatever the number of events.
+pub fn stats(conn: &Connection) -> Result<Stats, StoreError> {
+    let mut stats = Stats::default();
+    let mut statement = conn.prepare_cached("SELECT name, value FROM counters")?;
     let mut rows = statement.query([])?;
     while let Some(row) = rows.next()? {
         let name: String = row.get(0)?;
-        let value: i64 = row.get(1)?;
-        if let Some(status) = name.strip_prefix(REJECTED_PREFIX) {
-            rejected_requests.insert(status.to_owned(), count(value));
+        let value = count(row.get(1)?);
+        match name.as_str() {
+            BATCHES => stats.batches = value,
+            EVENTS => stats.events = value,
+            CONSENT_CHANGES => stats.consent_changes = value,
+            DUPLICATES => stats.duplicates = value,
+            REFUSED => stats.refused = value,
+            other => {
+                if let Some(status) = other.strip_prefix(REJECTED_PREFIX) {
+                    stats.rejected_requests.insert(status.to_owned(), value);
+                }
+            }
         }
     }
-    Ok(Stats {
-        batches: count(batches),
-        events: count(events),
-        duplicates: counter(DUPLICATES)?,
-        refused: counter(REFUSED)?,
-        consent_changes: count(consent_changes),
-        rejected_requests,
-    })
+    Ok(stats)
 }

@@ -7,7 +7,6 @@
 use super::StoreError;
 use rusqlite::Connection;
 use std::path::Path;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Migration `i` brings the schema from version `i` to `i + 1`. Append only.
 const MIGRATIONS: &[&str] = &[
@@ -48,6 +47,52 @@ const MIGRATIONS: &[&str] = &[
         name  TEXT    PRIMARY KEY,
         value INTEGER NOT NULL
     ) WITHOUT ROWID;",
+    // 2: tokens (only their hashes) and the hash-chained audit log.
+    "CREATE TABLE tokens (
+        id            TEXT    PRIMARY KEY,
+        name          TEXT    NOT NULL,
+        role          TEXT    NOT NULL,
+        hash          TEXT    NOT NULL UNIQUE,
+        created_at_ms INTEGER NOT NULL,
+        revoked_at_ms INTEGER
+    );
+    CREATE TABLE audit_log (
+        seq       INTEGER PRIMARY KEY,
+        at_ms     INTEGER NOT NULL,
+        actor     TEXT    NOT NULL,
+        role      TEXT    NOT NULL,
+        action    TEXT    NOT NULL,
+        target    TEXT    NOT NULL,
+        outcome   TEXT    NOT NULL,
+        prev_hash TEXT    NOT NULL,
+        hash      TEXT    NOT NULL
+    );",
+    // 3: encryption at rest: the key id beside every sealed row, keyed-hash indexes in place of
+    // ids in clear, and the keys the database holds data under (by id, never the key).
+    "ALTER TABLE batches ADD COLUMN key_id TEXT;
+    ALTER TABLE events ADD COLUMN key_id TEXT;
+    ALTER TABLE events ADD COLUMN anonymous_id_index BLOB;
+    ALTER TABLE events ADD COLUMN user_id_index BLOB;
+    ALTER TABLE consent_changes ADD COLUMN key_id TEXT;
+    DROP INDEX events_by_anonymous_id;
+    CREATE INDEX events_by_anonymous_id_index ON events(anonymous_id_index);
+    CREATE INDEX events_by_user_id_index ON events(user_id_index)
+        WHERE user_id_index IS NOT NULL;
+    CREATE TABLE encryption_keys (
+        key_id        TEXT    PRIMARY KEY,
+        added_at_ms   INTEGER NOT NULL,
+        retired_at_ms INTEGER
+    );",
+    // 4: stored rows counted as they are stored (stats no longer counts every row).
+    "INSERT INTO counters (name, value)
+        SELECT 'batches', COUNT(*) FROM batches WHERE true
+        ON CONFLICT(name) DO UPDATE SET value = excluded.value;
+    INSERT INTO counters (name, value)
+        SELECT 'events', COUNT(*) FROM events WHERE true
+        ON CONFLICT(name) DO UPDATE SET value = excluded.value;
+    INSERT INTO counters (name, value)
+        SELECT 'consent_changes', COUNT(*) FROM consent_changes WHERE true
+        ON CONFLICT(name) DO UPDATE SET value = excluded.value;",
 ];
 
 /// The schema version this build writes.
@@ -89,9 +134,7 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
             known: SCHEMA_VERSION,
         });
     }
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let now = crate::clock::now_ms();
     for (version, sql) in (1..)
         .zip(MIGRATIONS)
         .skip(usize::try_from(current).unwrap_or(0))

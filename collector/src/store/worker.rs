@@ -1,7 +1,8 @@
 //! The store thread: takes operations off the channel in groups, writes each group in one
-//! transaction (a SAVEPOINT per batch), answers writes only after COMMIT, then answers reads.
+//! transaction (a SAVEPOINT per write), answers writes only after COMMIT, then answers reads.
 
-use super::{queries, Command, IngestCounts, PendingCounters, StoreError};
+use super::{queries, Command, PendingCounters, ReadOp, StoreError, WriteOp};
+use prometheus::Histogram;
 use rusqlite::{Connection, TransactionBehavior};
 use std::collections::BTreeMap;
 use tokio::sync::{mpsc, oneshot};
@@ -9,20 +10,13 @@ use tokio::sync::{mpsc, oneshot};
 /// The most operations handled in one group (one COMMIT).
 const MAX_GROUP: usize = 64;
 
-enum Write {
-    Ingest(
-        Box<super::NewBatch>,
-        oneshot::Sender<Result<IngestCounts, StoreError>>,
-    ),
-    Reset(oneshot::Sender<Result<(), StoreError>>),
-}
-
 /// Serves operations until told to close (or every handle is gone), then checkpoints and
 /// closes the database.
 pub(super) fn run(
     mut conn: Connection,
     mut rx: mpsc::Receiver<Command>,
     pending: &PendingCounters,
+    commit_seconds: &Histogram,
 ) {
     let mut close_reply = None;
     while let Some(first) = rx.blocking_recv() {
@@ -33,7 +27,7 @@ pub(super) fn run(
                 Err(_) => break,
             }
         }
-        if let Some(reply) = handle_group(&mut conn, group, pending) {
+        if let Some(reply) = handle_group(&mut conn, group, pending, commit_seconds) {
             close_reply = Some(reply);
             break;
         }
@@ -53,36 +47,38 @@ fn handle_group(
     conn: &mut Connection,
     group: Vec<Command>,
     pending: &PendingCounters,
+    commit_seconds: &Histogram,
 ) -> Option<oneshot::Sender<Result<(), StoreError>>> {
     let mut writes = Vec::new();
-    let mut reads = Vec::new();
+    let mut reads: Vec<ReadOp> = Vec::new();
     let mut close = None;
     for command in group {
         match command {
-            Command::Ingest(batch, reply) => writes.push(Write::Ingest(batch, reply)),
-            Command::Reset(reply) => writes.push(Write::Reset(reply)),
+            Command::Write(op) => writes.push(op),
+            Command::Read(op) => reads.push(op),
             Command::Flush => {}
             Command::Close(reply) => close = Some(reply),
-            read => reads.push(read),
         }
     }
     let rejected = pending.take();
     if !writes.is_empty() || !rejected.is_empty() {
+        let timer = commit_seconds.start_timer();
         write_group(conn, writes, rejected, pending);
+        timer.observe_duration();
     }
     for read in reads {
-        answer_read(conn, read);
+        read(conn);
     }
     close
 }
 
 fn write_group(
     conn: &mut Connection,
-    writes: Vec<Write>,
+    mut writes: Vec<Box<dyn WriteOp>>,
     rejected: BTreeMap<u16, u64>,
     pending: &PendingCounters,
 ) {
-    let mut tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+    let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(e) => return fail_all(writes, rejected, pending, &StoreError::from(e)),
     };
@@ -90,43 +86,26 @@ fn write_group(
         drop(tx);
         return fail_all(writes, rejected, pending, &e);
     }
-    let mut done = Vec::with_capacity(writes.len());
-    for write in writes {
-        // Each write in its own savepoint: a failure rolls back that write alone.
-        let outcome = match &write {
-            Write::Ingest(batch, _) => tx.savepoint().map_err(StoreError::from).and_then(|sp| {
-                let counts = queries::insert_batch(&sp, batch)?;
-                sp.commit()?;
-                Ok(Some(counts))
-            }),
-            Write::Reset(_) => tx.savepoint().map_err(StoreError::from).and_then(|sp| {
-                queries::reset(&sp)?;
-                sp.commit()?;
-                Ok(None)
-            }),
-        };
-        done.push((write, outcome));
+    let mut tx = tx;
+    for write in &mut writes {
+        // Each write in its own savepoint: a failure rolls back that write alone, and the
+        // write keeps its error to answer with.
+        let _ = tx.savepoint().map_err(StoreError::from).and_then(|sp| {
+            write.apply(&sp)?;
+            sp.commit().map_err(StoreError::from)
+        });
     }
     if let Err(e) = tx.commit() {
-        let e = StoreError::from(e);
-        let writes = done.into_iter().map(|(write, _)| write).collect();
-        return fail_all(writes, rejected, pending, &e);
+        return fail_all(writes, rejected, pending, &StoreError::from(e));
     }
-    for (write, outcome) in done {
-        match write {
-            Write::Ingest(_, reply) => {
-                let _ = reply.send(outcome.map(Option::unwrap_or_default));
-            }
-            Write::Reset(reply) => {
-                let _ = reply.send(outcome.map(|_| ()));
-            }
-        }
+    for write in writes {
+        write.answer(Ok(()));
     }
 }
 
 /// Answers every write with `error` and keeps the rejected counts for the next try.
 fn fail_all(
-    writes: Vec<Write>,
+    writes: Vec<Box<dyn WriteOp>>,
     rejected: BTreeMap<u16, u64>,
     pending: &PendingCounters,
     error: &StoreError,
@@ -136,30 +115,7 @@ fn fail_all(
         pending.add(status, n);
     }
     for write in writes {
-        match write {
-            Write::Ingest(_, reply) => {
-                let _ = reply.send(Err(error.clone()));
-            }
-            Write::Reset(reply) => {
-                let _ = reply.send(Err(error.clone()));
-            }
-        }
-    }
-}
-
-fn answer_read(conn: &Connection, read: Command) {
-    match read {
-        Command::Events {
-            since,
-            limit,
-            reply,
-        } => {
-            let _ = reply.send(queries::events(conn, since, limit));
-        }
-        Command::Stats(reply) => {
-            let _ = reply.send(queries::stats(conn));
-        }
-        _ => {}
+        write.answer(Err(error.clone()));
     }
 }
 

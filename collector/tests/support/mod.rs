@@ -2,11 +2,13 @@
 //! and batches built from the golden fixture.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod binary;
 pub mod client;
 
 use client::{Connection, Reply, TlsClient};
 use consentry_collector::config::{Settings, Transport};
 use consentry_collector::keys::{AdminToken, ApiKeys};
+use consentry_collector::network::Rate;
 use consentry_collector::origin::{Origin, OriginPolicy};
 use consentry_collector::server::{self, Running};
 use http_body_util::Full;
@@ -60,7 +62,7 @@ pub fn batch_of(events: Vec<Value>) -> Value {
 
 /// Settings for a test server in `dir`: plain HTTP on loopback, key `demo=pk_demo`, origin
 /// [`SHOP`] for ingestion, [`INSPECTOR`] for the admin API, sale purpose `advertising`, fault
-/// injection on.
+/// injection on, a data key generated in `dir`, no rate limits.
 pub fn settings(dir: &Path) -> Settings {
     let keys = ApiKeys::new(vec!["demo=pk_demo".parse().unwrap()]).unwrap();
     let mut settings = Settings::new("127.0.0.1:0".parse().unwrap(), dir.to_owned(), keys);
@@ -70,7 +72,61 @@ pub fn settings(dir: &Path) -> Settings {
     settings.admin_token = Some(AdminToken::new(ADMIN_TOKEN).unwrap());
     settings.sale_purposes = vec!["advertising".to_owned()];
     settings.fault_injection = true;
+    // Tests send bursts from one address; the rate-limit tests set their own limits.
+    settings.ip_rate = Rate {
+        per_minute: 0,
+        burst: 0,
+    };
+    settings.key_rate = Rate {
+        per_minute: 0,
+        burst: 0,
+    };
     settings
+}
+
+/// Sends one request to `addr` on a new connection; `Err` if it closed without a response.
+pub async fn try_send_to(
+    addr: SocketAddr,
+    tls: Option<&TlsClient>,
+    method: Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<Bytes>,
+) -> Result<Reply, hyper::Error> {
+    let mut request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", addr.to_string());
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let request = request.body(Full::new(body.into())).unwrap();
+    let mut connection = Connection::open(addr, tls).await.unwrap();
+    connection.send(request).await
+}
+
+/// A request with `Authorization: Bearer <token>` to `addr` (plain HTTP).
+pub async fn bearer_to(
+    addr: SocketAddr,
+    token: &str,
+    method: Method,
+    path: &str,
+    body: &str,
+) -> Reply {
+    let bearer = format!("Bearer {token}");
+    try_send_to(
+        addr,
+        None,
+        method,
+        path,
+        &[
+            ("authorization", &bearer),
+            ("content-type", "application/json"),
+        ],
+        body.to_owned(),
+    )
+    .await
+    .unwrap()
 }
 
 /// A running collector on a temporary data directory.
@@ -119,18 +175,12 @@ impl TestServer {
         headers: &[(&str, &str)],
         body: impl Into<Bytes>,
     ) -> Result<Reply, hyper::Error> {
-        let mut request = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("host", self.addr.to_string());
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let request = request.body(Full::new(body.into())).unwrap();
-        let mut connection = Connection::open(self.addr, self.tls.as_ref())
-            .await
-            .unwrap();
-        connection.send(request).await
+        try_send_to(self.addr, self.tls.as_ref(), method, path, headers, body).await
+    }
+
+    /// The routes the server registered.
+    pub fn routes(&self) -> &[consentry_collector::api::routes::RouteInfo] {
+        &self.running.as_ref().unwrap().routes
     }
 
     /// Sends one request and expects a response.
@@ -159,7 +209,12 @@ impl TestServer {
 
     /// An admin API request with the right token.
     pub async fn admin(&self, method: Method, path: &str, body: &str) -> Reply {
-        let bearer = format!("Bearer {ADMIN_TOKEN}");
+        self.bearer(ADMIN_TOKEN, method, path, body).await
+    }
+
+    /// A read/admin API request with `token`.
+    pub async fn bearer(&self, token: &str, method: Method, path: &str, body: &str) -> Reply {
+        let bearer = format!("Bearer {token}");
         self.send(
             method,
             path,
@@ -170,6 +225,23 @@ impl TestServer {
             body.to_owned(),
         )
         .await
+    }
+
+    /// Makes a token with `role` through the API; returns its id and secret.
+    pub async fn token(&self, role: &str, name: &str) -> (String, String) {
+        let reply = self
+            .admin(
+                Method::POST,
+                "/v1/tokens",
+                &json!({"name": name, "role": role}).to_string(),
+            )
+            .await;
+        assert_eq!(reply.status, 201, "{reply:?}");
+        let body = reply.json();
+        (
+            body["id"].as_str().unwrap().to_owned(),
+            body["token"].as_str().unwrap().to_owned(),
+        )
     }
 
     /// Every stored event, oldest first.

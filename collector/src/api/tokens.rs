@@ -1,0 +1,102 @@
+//! Token management over the API (admin): make one (its secret is in this answer only), list
+//! them, revoke one. The command line does the same on the database directly.
+
+use super::audit::AuditTarget;
+use super::{ApiError, App};
+use crate::roles::Role;
+use crate::tokens::{self, TokenRecord};
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateRequest {
+    name: String,
+    role: String,
+}
+
+/// A new token: its record and, this once, its secret.
+#[derive(Serialize)]
+struct Created {
+    #[serde(flatten)]
+    record: TokenRecord,
+    token: String,
+}
+
+/// `POST /v1/tokens` with `{"name": "...", "role": "viewer"}`: 201 with the token.
+pub async fn create(State(app): State<Arc<App>>, body: Bytes) -> Result<Response, ApiError> {
+    let request: CreateRequest = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            None,
+            format!("expected {{\"name\": \"...\", \"role\": \"viewer\"}}: {e}"),
+        )
+    })?;
+    let role: Role = request
+        .role
+        .parse()
+        .map_err(|e: crate::roles::UnknownRole| ApiError::bad_field("role", e.to_string()))?;
+    tokens::check_name(&request.name).map_err(|e| ApiError::bad_field("name", e.to_string()))?;
+    let new = tokens::generate(&request.name, role, crate::clock::now_ms())
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, None, e.to_string()))?;
+    app.store
+        .create_token(new.record.clone())
+        .await
+        .map_err(|e| ApiError::storage(&e))?;
+    let target = AuditTarget(new.record.id.clone());
+    let mut response = (
+        StatusCode::CREATED,
+        Json(Created {
+            record: new.record,
+            token: new.secret,
+        }),
+    )
+        .into_response();
+    response.extensions_mut().insert(target);
+    Ok(response)
+}
+
+/// The token list.
+#[derive(Serialize)]
+pub struct TokenList {
+    tokens: Vec<TokenRecord>,
+}
+
+/// `GET /v1/tokens`: every token (never a secret or hash), revoked ones with their time.
+pub async fn list(State(app): State<Arc<App>>) -> Result<Json<TokenList>, ApiError> {
+    let tokens = app
+        .store
+        .tokens()
+        .await
+        .map_err(|e| ApiError::storage(&e))?;
+    Ok(Json(TokenList { tokens }))
+}
+
+/// `DELETE /v1/tokens/{id}`: revokes it at once; 404 if there is no such live token.
+pub async fn revoke(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let revoked = app
+        .store
+        .revoke_token(id.clone(), crate::clock::now_ms())
+        .await
+        .map_err(|e| ApiError::storage(&e))?;
+    let mut response = if revoked {
+        Json(serde_json::json!({"revoked": true})).into_response()
+    } else {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            Some("id".to_owned()),
+            "no such live token",
+        )
+        .into_response()
+    };
+    response.extensions_mut().insert(AuditTarget(id));
+    Ok(response)
+}

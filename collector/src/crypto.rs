@@ -1,0 +1,328 @@
+//! Encryption at rest: the data keys, AES-256-GCM for stored values and HMAC-SHA-256 for the
+//! indexes that replace ids in clear (ring, already the TLS crate's provider).
+//!
+//! A data key is 32 random bytes (base64 in a file or `CONSENTRY_ENCRYPTION_KEY`). It is never
+//! used directly: HKDF-SHA-256 derives from it an AES-256-GCM key, a separate HMAC key for
+//! indexes, and a key id (16 hex digits, safe to store and print) that is kept beside every
+//! encrypted row. Each value is sealed with a fresh random 96-bit nonce and bound by its
+//! associated data to its table, column and row (an event id or batch id), so a ciphertext moved
+//! to another row or column does not open. Random nonces keep a key safe for 2^32 values; rotate
+//! well before that (`key rotate`).
+
+use crate::config::{Encryption, KeySource};
+use base64::Engine;
+use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
+use ring::{hkdf, hmac};
+use std::fmt;
+use std::io;
+use std::path::Path;
+
+/// The first byte of every sealed value: the format, so a later one can be told apart.
+const FORMAT_V1: u8 = 1;
+
+/// Why a key or a sealed value was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CryptoError {
+    /// The key text is not base64 of 32 bytes.
+    BadKey(String),
+    /// A value does not open with the key its row names (tampered, or the wrong key).
+    Corrupt,
+    /// A row names a key id that is not in the keyring.
+    UnknownKey(String),
+}
+
+impl fmt::Display for CryptoError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CryptoError::BadKey(why) => write!(f, "encryption key: {why}"),
+            CryptoError::Corrupt => f.write_str("a stored value does not decrypt (tampered?)"),
+            CryptoError::UnknownKey(id) => {
+                write!(f, "data encrypted with key {id}, which was not given")
+            }
+        }
+    }
+}
+
+impl std::error::Error for CryptoError {}
+
+/// One data key and what is derived from it.
+pub struct DataKey {
+    id: String,
+    aead: LessSafeKey,
+    index: hmac::Key,
+}
+
+impl fmt::Debug for DataKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DataKey({})", self.id)
+    }
+}
+
+struct Len(usize);
+
+impl hkdf::KeyType for Len {
+    fn len(&self) -> usize {
+        self.0
+    }
+}
+
+fn derive(prk: &hkdf::Prk, info: &[u8], out: &mut [u8]) -> Result<(), CryptoError> {
+    prk.expand(&[info], Len(out.len()))
+        .and_then(|okm| okm.fill(out))
+        .map_err(|_| CryptoError::BadKey("cannot derive keys".to_owned()))
+}
+
+impl DataKey {
+    /// A key from its 32 bytes.
+    pub fn from_bytes(bytes: &[u8; 32]) -> Result<DataKey, CryptoError> {
+        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, b"consentry data key v1").extract(bytes);
+        let mut aead = [0u8; 32];
+        let mut index = [0u8; 32];
+        let mut id = [0u8; 8];
+        derive(&prk, b"aes-256-gcm", &mut aead)?;
+        derive(&prk, b"index hmac-sha-256", &mut index)?;
+        derive(&prk, b"key id", &mut id)?;
+        let aead = UnboundKey::new(&AES_256_GCM, &aead)
+            .map_err(|_| CryptoError::BadKey("not an AES-256 key".to_owned()))?;
+        Ok(DataKey {
+            id: crate::tokens::hex(&id),
+            aead: LessSafeKey::new(aead),
+            index: hmac::Key::new(hmac::HMAC_SHA256, &index),
+        })
+    }
+
+    /// A key from its base64 text (standard alphabet, padding optional, whitespace trimmed).
+    pub fn from_base64(text: &str) -> Result<DataKey, CryptoError> {
+        let text = text.trim();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(text))
+            .map_err(|_| CryptoError::BadKey("not base64".to_owned()))?;
+        let bytes: [u8; 32] = bytes
+            .try_into()
+            .map_err(|b: Vec<u8>| CryptoError::BadKey(format!("{} bytes, not 32", b.len())))?;
+        DataKey::from_bytes(&bytes)
+    }
+
+    /// A key from a file holding its base64 text (a warning when others may read the file).
+    pub fn from_file(path: &Path) -> Result<DataKey, String> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            if let Ok(meta) = std::fs::metadata(path) {
+                if meta.permissions().mode() & 0o077 != 0 {
+                    tracing::warn!(
+                        path = %path.display(),
+                        "the encryption key file is readable by others: chmod 600 it"
+                    );
+                }
+            }
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        DataKey::from_base64(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// Its id: safe to store and print.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Seals `plaintext` bound to `aad`: format byte, nonce, ciphertext and tag.
+    pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        let mut nonce = [0u8; NONCE_LEN];
+        getrandom::fill(&mut nonce).map_err(|_| CryptoError::Corrupt)?;
+        let mut out = Vec::with_capacity(1 + NONCE_LEN + plaintext.len() + 16);
+        out.push(FORMAT_V1);
+        out.extend_from_slice(&nonce);
+        let mut body = plaintext.to_vec();
+        self.aead
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad),
+                &mut body,
+            )
+            .map_err(|_| CryptoError::Corrupt)?;
+        out.extend_from_slice(&body);
+        Ok(out)
+    }
+
+    /// Opens what [`DataKey::seal`] made with the same `aad`.
+    pub fn open(&self, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        let (format, rest) = sealed.split_first().ok_or(CryptoError::Corrupt)?;
+        if *format != FORMAT_V1 || rest.len() < NONCE_LEN {
+            return Err(CryptoError::Corrupt);
+        }
+        let (nonce, body) = rest.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| CryptoError::Corrupt)?;
+        let mut body = body.to_vec();
+        let plain = self
+            .aead
+            .open_in_place(nonce, Aad::from(aad), &mut body)
+            .map_err(|_| CryptoError::Corrupt)?;
+        let len = plain.len();
+        body.truncate(len);
+        Ok(body)
+    }
+
+    /// The keyed hash that indexes an id (never the id in clear).
+    pub fn index(&self, id: &str) -> Vec<u8> {
+        hmac::sign(&self.index, id.as_bytes()).as_ref().to_vec()
+    }
+}
+
+/// The key that encrypts, and older ones that still decrypt (during a rotation).
+#[derive(Debug)]
+pub struct Keyring {
+    current: DataKey,
+    old: Vec<DataKey>,
+}
+
+impl Keyring {
+    /// A keyring encrypting with `current` and also decrypting with `old`.
+    pub fn new(current: DataKey, old: Vec<DataKey>) -> Keyring {
+        Keyring { current, old }
+    }
+
+    /// The key new values are sealed with.
+    pub fn current(&self) -> &DataKey {
+        &self.current
+    }
+
+    /// The key with this id.
+    pub fn get(&self, id: &str) -> Result<&DataKey, CryptoError> {
+        std::iter::once(&self.current)
+            .chain(&self.old)
+            .find(|k| k.id == id)
+            .ok_or_else(|| CryptoError::UnknownKey(id.to_owned()))
+    }
+
+    /// Every key, current first.
+    pub fn into_keys(self) -> Vec<DataKey> {
+        std::iter::once(self.current).chain(self.old).collect()
+    }
+
+    /// Every key id, current first.
+    pub fn ids(&self) -> Vec<&str> {
+        std::iter::once(&self.current)
+            .chain(&self.old)
+            .map(|k| k.id())
+            .collect()
+    }
+}
+
+/// The key file `--generate-encryption-key` makes in the data directory (demo and tests).
+pub const GENERATED_KEY_FILE: &str = "encryption-key";
+
+/// Reads the generated key in `data_dir`, or makes one (32 random bytes, base64, mode 0600).
+pub fn load_or_generate(data_dir: &Path) -> io::Result<DataKey> {
+    let path = data_dir.join(GENERATED_KEY_FILE);
+    if !path.exists() {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).map_err(|e| io::Error::other(e.to_string()))?;
+        let text = base64::engine::general_purpose::STANDARD.encode(bytes);
+        crate::keys::write_private(&path, format!("{text}\n").as_bytes())?;
+    }
+    DataKey::from_file(&path).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+/// The keyring `encryption` describes (`None` for `--insecure-no-encryption`), reading key
+/// files and, for [`Encryption::GeneratedInDataDir`], making the key in `data_dir` if missing.
+pub fn keyring_for(encryption: &Encryption, data_dir: &Path) -> Result<Option<Keyring>, String> {
+    match encryption {
+        Encryption::Insecure => Ok(None),
+        Encryption::GeneratedInDataDir => load_or_generate(data_dir)
+            .map(|key| Some(Keyring::new(key, Vec::new())))
+            .map_err(|e| format!("{}: {e}", data_dir.join(GENERATED_KEY_FILE).display())),
+        Encryption::Keys { current, old } => {
+            let current = match current {
+                KeySource::File(path) => DataKey::from_file(path)?,
+                KeySource::Text(text) => DataKey::from_base64(text)
+                    .map_err(|e| format!("CONSENTRY_ENCRYPTION_KEY: {e}"))?,
+            };
+            let old = old
+                .iter()
+                .map(|path| DataKey::from_file(path))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Some(Keyring::new(current, old)))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(byte: u8) -> DataKey {
+        DataKey::from_bytes(&[byte; 32]).unwrap()
+    }
+
+    #[test]
+    fn sealed_values_open_only_with_their_key_and_associated_data() {
+        let a = key(1);
+        let sealed = a
+            .seal(b"events.properties:e1", b"{\"sku\":\"tea\"}")
+            .unwrap();
+        assert_eq!(
+            a.open(b"events.properties:e1", &sealed).unwrap(),
+            b"{\"sku\":\"tea\"}"
+        );
+        assert_ne!(
+            sealed,
+            a.seal(b"events.properties:e1", b"{\"sku\":\"tea\"}")
+                .unwrap(),
+            "fresh nonces"
+        );
+        assert_eq!(
+            a.open(b"events.properties:e2", &sealed),
+            Err(CryptoError::Corrupt)
+        );
+        assert_eq!(
+            key(2).open(b"events.properties:e1", &sealed),
+            Err(CryptoError::Corrupt)
+        );
+        let mut flipped = sealed.clone();
+        *flipped.last_mut().unwrap() ^= 1;
+        assert_eq!(
+            a.open(b"events.properties:e1", &flipped),
+            Err(CryptoError::Corrupt)
+        );
+        assert!(!sealed.windows(3).any(|w| w == b"tea"));
+    }
+
+    #[test]
+    fn ids_and_indexes_are_stable_per_key_and_differ_between_keys() {
+        assert_eq!(key(1).id(), key(1).id());
+        assert_ne!(key(1).id(), key(2).id());
+        assert_eq!(key(1).id().len(), 16);
+        assert_eq!(key(1).index("user-1"), key(1).index("user-1"));
+        assert_ne!(key(1).index("user-1"), key(2).index("user-1"));
+        assert_ne!(key(1).index("user-1"), key(1).index("user-2"));
+    }
+
+    #[test]
+    fn keys_parse_from_base64_of_32_bytes() {
+        let text = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+        assert_eq!(
+            DataKey::from_base64(&format!(" {text}\n")).unwrap().id(),
+            key(7).id()
+        );
+        assert!(DataKey::from_base64("not base64!").is_err());
+        let short = base64::engine::general_purpose::STANDARD.encode([7u8; 16]);
+        assert!(DataKey::from_base64(&short)
+            .unwrap_err()
+            .to_string()
+            .contains("16 bytes"));
+    }
+
+    #[test]
+    fn the_keyring_finds_old_keys_and_names_missing_ones() {
+        let ring = Keyring::new(key(2), vec![key(1)]);
+        assert_eq!(ring.current().id(), key(2).id());
+        assert!(ring.get(key(1).id()).is_ok());
+        assert!(matches!(
+            ring.get(key(3).id()),
+            Err(CryptoError::UnknownKey(_))
+        ));
+    }
+}

@@ -1,0 +1,133 @@
+//! Direct, synchronous access to the database for the command-line tools (`token`, `audit`,
+//! `key`), which may run while a collector serves the same file: every change is one
+//! `BEGIN IMMEDIATE` transaction, so it waits for the collector's write lock (SQLite's busy
+//! timeout) rather than interleaving with it.
+
+use super::{access, rotation, schema, Codec, StoreError};
+use crate::audit::{self, AuditEntry, BrokenChain, NewAuditEntry, GENESIS_HASH};
+use crate::tokens::TokenRecord;
+use rusqlite::{Connection, TransactionBehavior};
+use std::path::Path;
+
+/// How many audit entries `verify_audit` reads at a time.
+const VERIFY_PAGE: u32 = 1000;
+
+/// An open database for one command.
+pub struct Database {
+    conn: Connection,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Database")
+    }
+}
+
+impl Database {
+    /// Opens (creating and migrating if needed) the database at `path`.
+    pub fn open(path: &Path) -> Result<Database, StoreError> {
+        Ok(Database {
+            conn: schema::open(path)?,
+        })
+    }
+
+    /// Runs `change` in one immediate transaction.
+    pub(super) fn change<T>(
+        &mut self,
+        change: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = change(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Stores a token and its audit entry.
+    pub fn create_token(
+        &mut self,
+        token: &TokenRecord,
+        audit: NewAuditEntry,
+    ) -> Result<(), StoreError> {
+        self.change(|conn| {
+            access::insert_token(conn, token)?;
+            access::append_audit(conn, audit).map(drop)
+        })
+    }
+
+    /// Every token, revoked ones included.
+    pub fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        access::list_tokens(&self.conn)
+    }
+
+    /// Revokes a live token and records it; `false` if there is none with this id.
+    pub fn revoke_token(
+        &mut self,
+        id: &str,
+        now_ms: i64,
+        audit: NewAuditEntry,
+    ) -> Result<bool, StoreError> {
+        self.change(|conn| {
+            let revoked = access::revoke_token(conn, id, now_ms)?;
+            let outcome = if revoked { "ok" } else { "not_found" };
+            access::append_audit(
+                conn,
+                NewAuditEntry {
+                    outcome: outcome.to_owned(),
+                    ..audit
+                },
+            )?;
+            Ok(revoked)
+        })
+    }
+
+    /// Appends one audit entry.
+    pub fn audit(&mut self, entry: NewAuditEntry) -> Result<AuditEntry, StoreError> {
+        self.change(|conn| access::append_audit(conn, entry))
+    }
+
+    /// Re-encrypts every row under `codec`'s current key, `batch` rows per transaction, while
+    /// a collector may serve the file; `progress` hears the rows done so far. Fails, retiring
+    /// nothing, if rows under another key remain at the end (a collector still writing with
+    /// it). Returns the rows re-encrypted and the key ids retired.
+    pub fn rotate(
+        &mut self,
+        codec: &Codec,
+        batch: u32,
+        mut progress: impl FnMut(u64),
+    ) -> Result<(u64, Vec<String>), StoreError> {
+        self.change(|conn| rotation::begin(conn, codec))?;
+        let mut at = rotation::Progress::default();
+        while !at.done() {
+            at = self.change(|conn| rotation::step(conn, codec, batch, at))?;
+            progress(at.rewritten);
+        }
+        let left = rotation::remaining(&self.conn, codec)?;
+        if left > 0 {
+            return Err(StoreError::Crypto(format!(
+                "{left} rows were stored under another key during the rotation: a collector is \
+                 still writing with the old key; restart it with the new key as \
+                 --encryption-key-file and the old one as --old-encryption-key-file, then rotate again"
+            )));
+        }
+        let retired = self.change(|conn| rotation::finish(conn, codec))?;
+        Ok((at.rewritten, retired))
+    }
+
+    /// Checks the whole audit chain, page by page: the length and head hash, or the first
+    /// broken entry.
+    pub fn verify_audit(&self) -> Result<Result<(i64, String), BrokenChain>, StoreError> {
+        let (mut seq, mut hash) = (0, GENESIS_HASH.to_owned());
+        loop {
+            let page = access::audit_page(&self.conn, seq, VERIFY_PAGE)?;
+            if page.is_empty() {
+                return Ok(Ok((seq, hash)));
+            }
+            match audit::verify(&page, seq + 1, &hash) {
+                Ok((last, head)) => (seq, hash) = (last, head),
+                Err(broken) => return Ok(Err(broken)),
+            }
+        }
+    }
+}

@@ -1,0 +1,308 @@
+//! Roles and tokens: every route tried with every role (a table that must list every route the
+//! server registers), tokens made, listed and revoked from the command line and the API, and
+//! no token ever in the log.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use consentry_collector::api::routes::Access;
+use hyper::http::Method;
+use serde_json::json;
+use std::collections::BTreeSet;
+use support::binary::{tool, Served};
+use support::{bearer_to, fixture, TestServer, ADMIN_TOKEN};
+
+/// What a route answers: to anyone, or to these roles (admin, editor, viewer, dsr).
+#[derive(Clone, Copy, Debug)]
+enum Expect {
+    Public,
+    ApiKey,
+    Roles([bool; 4]),
+}
+
+const ADMIN_ONLY: Expect = Expect::Roles([true, false, false, false]);
+const READERS: Expect = Expect::Roles([true, true, true, false]);
+
+/// Every route, with the body that makes a permitted call succeed. A route the server has but
+/// this table lacks fails the test.
+const EXPECTED: &[(Method, &str, Expect, &str)] = &[
+    (Method::GET, "/healthz", Expect::Public, ""),
+    (Method::GET, "/readyz", Expect::Public, ""),
+    (Method::GET, "/metrics", READERS, ""),
+    (Method::POST, "/v1/batch", Expect::ApiKey, ""),
+    (Method::GET, "/v1/events", READERS, ""),
+    (Method::GET, "/v1/stats", READERS, ""),
+    (Method::GET, "/v1/audit", ADMIN_ONLY, ""),
+    (
+        Method::POST,
+        "/v1/tokens",
+        ADMIN_ONLY,
+        r#"{"name": "made in the table test", "role": "viewer"}"#,
+    ),
+    (Method::GET, "/v1/tokens", ADMIN_ONLY, ""),
+    (Method::DELETE, "/v1/tokens/{id}", ADMIN_ONLY, ""),
+    (
+        Method::POST,
+        "/v1/admin/faults",
+        ADMIN_ONLY,
+        r#"{"next": []}"#,
+    ),
+    (Method::DELETE, "/v1/admin/faults", ADMIN_ONLY, ""),
+    (Method::POST, "/v1/admin/reset", ADMIN_ONLY, ""),
+];
+
+const ROLES: [&str; 4] = ["admin", "editor", "viewer", "dsr"];
+
+#[tokio::test]
+async fn every_route_answers_every_role_as_the_permission_table_says() {
+    let server = TestServer::start().await;
+    let registered: BTreeSet<(String, &str)> = server
+        .routes()
+        .iter()
+        .map(|r| (r.method.to_string(), r.path))
+        .collect();
+    let expected: BTreeSet<(String, &str)> = EXPECTED
+        .iter()
+        .map(|(m, p, _, _)| (m.to_string(), *p))
+        .collect();
+    assert_eq!(registered, expected, "every route needs a row in EXPECTED");
+    for route in server.routes() {
+        let (_, _, expect, _) = EXPECTED
+            .iter()
+            .find(|(m, p, _, _)| *m == route.method && *p == route.path)
+            .unwrap();
+        match (expect, route.access) {
+            (Expect::Public, Access::Public)
+            | (Expect::ApiKey, Access::ApiKey)
+            | (Expect::Roles(_), Access::Token(_)) => {}
+            other => panic!("{} {}: {other:?}", route.method, route.path),
+        }
+    }
+
+    let mut tokens = Vec::new();
+    for role in ROLES {
+        tokens.push(
+            server
+                .token(role, &format!("{role} in the table test"))
+                .await
+                .1,
+        );
+    }
+    for (method, path, expect, body) in EXPECTED {
+        let (revocable, _) = server.token("viewer", "to revoke").await;
+        let path = path.replace("{id}", &revocable);
+        match expect {
+            Expect::Public => {
+                let reply = server.send(method.clone(), &path, &[], "").await;
+                assert_eq!(reply.status, 200, "{method} {path}");
+            }
+            Expect::ApiKey => {
+                let reply = server.post_batch(&fixture()).await;
+                assert_eq!(reply.status, 200, "{method} {path}");
+                let mut keyless = fixture();
+                keyless["api_key"] = json!("pk_unknown");
+                assert_eq!(server.post_batch(&keyless).await.status, 401);
+            }
+            Expect::Roles(allowed) => {
+                let anonymous = server
+                    .send(method.clone(), &path, &[], body.to_string())
+                    .await;
+                assert_eq!(anonymous.status, 401, "{method} {path} without a token");
+                let stranger = server
+                    .bearer("cst_not-a-token-at-all", method.clone(), &path, body)
+                    .await;
+                assert_eq!(
+                    stranger.status, 401,
+                    "{method} {path} with an unknown token"
+                );
+                for ((role, token), allowed) in ROLES.iter().zip(&tokens).zip(allowed) {
+                    let reply = server.bearer(token, method.clone(), &path, body).await;
+                    if *allowed {
+                        assert!(
+                            reply.status.is_success(),
+                            "{method} {path} as {role}: {reply:?}"
+                        );
+                    } else {
+                        assert_eq!(reply.status, 403, "{method} {path} as {role}");
+                    }
+                }
+            }
+        }
+    }
+
+    // Every call with a valid token was recorded, allowed or not, with who made it.
+    let log = server
+        .admin(Method::GET, "/v1/audit?limit=1000", "")
+        .await
+        .json();
+    let entries = log["entries"].as_array().unwrap();
+    let denied = entries
+        .iter()
+        .find(|e| e["action"] == "audit.read" && e["role"] == "viewer")
+        .unwrap();
+    assert_eq!(denied["outcome"], "403");
+    assert_eq!(denied["actor"], "viewer in the table test");
+    assert!(entries
+        .iter()
+        .any(|e| e["action"] == "events.read" && e["role"] == "editor" && e["outcome"] == "200"));
+    assert!(
+        entries.iter().all(|e| e["outcome"] != "401"),
+        "calls without a valid token have no actor"
+    );
+}
+
+#[tokio::test]
+async fn a_revoked_token_fails_at_once_and_lists_show_no_secret() {
+    let server = TestServer::start().await;
+    let (id, secret) = server.token("viewer", "grafana").await;
+    assert_eq!(
+        server
+            .bearer(&secret, Method::GET, "/v1/stats", "")
+            .await
+            .status,
+        200
+    );
+    let list = server.admin(Method::GET, "/v1/tokens", "").await;
+    assert!(!String::from_utf8_lossy(&list.body).contains(&secret));
+    assert_eq!(list.json()["tokens"][0]["name"], "grafana");
+    assert!(list.json()["tokens"][0].get("hash").is_none());
+
+    let revoke = server
+        .admin(Method::DELETE, &format!("/v1/tokens/{id}"), "")
+        .await;
+    assert_eq!(revoke.status, 200, "{revoke:?}");
+    assert_eq!(
+        server
+            .bearer(&secret, Method::GET, "/v1/stats", "")
+            .await
+            .status,
+        401
+    );
+    let again = server
+        .admin(Method::DELETE, &format!("/v1/tokens/{id}"), "")
+        .await;
+    assert_eq!(again.status, 404);
+
+    for (body, field) in [
+        (r#"{"name": "x", "role": "root"}"#, json!("role")),
+        (r#"{"name": "", "role": "viewer"}"#, json!("name")),
+        (r#"{"role": "viewer"}"#, json!(null)),
+    ] {
+        let reply = server.admin(Method::POST, "/v1/tokens", body).await;
+        assert_eq!(reply.status, 400, "{body}");
+        assert_eq!(reply.json()["field"], field, "{body}");
+    }
+}
+
+fn stdout(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[tokio::test]
+async fn the_command_line_makes_and_revokes_tokens_while_serving_and_no_token_is_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let created = tool(
+        dir.path(),
+        &["token", "create", "--role", "viewer", "--name", "grafana"],
+    );
+    assert!(created.status.success(), "{}", stderr(&created));
+    let secret = stdout(&created).trim().to_owned();
+    assert!(secret.starts_with("cst_"), "{secret}");
+    let bad = tool(
+        dir.path(),
+        &["token", "create", "--role", "root", "--name", "x"],
+    );
+    assert!(!bad.status.success());
+    assert!(stderr(&bad).contains("not a role"), "{}", stderr(&bad));
+
+    let served = Served::start(
+        dir.path(),
+        &[
+            "--plain-http",
+            "--generate-encryption-key",
+            "--api-key",
+            "demo=pk_demo",
+            "--admin-token",
+            ADMIN_TOKEN,
+        ],
+        &[],
+    );
+    let addr = served.addr;
+    let stats = bearer_to(addr, &secret, Method::GET, "/v1/stats", "").await;
+    assert_eq!(stats.status, 200);
+    assert_eq!(
+        stats.header("x-request-id").map(str::len),
+        Some(36),
+        "a UUID"
+    );
+    assert_eq!(
+        bearer_to(addr, &secret, Method::GET, "/v1/audit", "")
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        bearer_to(addr, ADMIN_TOKEN, Method::GET, "/v1/audit", "")
+            .await
+            .status,
+        200
+    );
+
+    let list = tool(dir.path(), &["token", "list"]);
+    let line = stdout(&list)
+        .lines()
+        .find(|l| l.contains("grafana"))
+        .unwrap()
+        .to_owned();
+    assert!(line.contains("viewer") && line.contains("live"), "{line}");
+    assert!(!stdout(&list).contains(&secret));
+    let id = line.split_whitespace().next().unwrap().to_owned();
+
+    let revoked = tool(dir.path(), &["token", "revoke", &id]);
+    assert!(revoked.status.success(), "{}", stderr(&revoked));
+    assert_eq!(
+        bearer_to(addr, &secret, Method::GET, "/v1/stats", "")
+            .await
+            .status,
+        401,
+        "revoked on the running collector at once"
+    );
+    let unknown = tool(dir.path(), &["token", "revoke", "tok_000000000000"]);
+    assert!(!unknown.status.success());
+    assert!(stderr(&unknown).contains("no live token"));
+
+    let (status, log) = served.stop();
+    assert!(status.success(), "{log}");
+    let request_lines: Vec<_> = log
+        .lines()
+        .filter(|l| l.contains(r#""message":"request""#))
+        .collect();
+    assert!(request_lines.len() >= 4, "{log}");
+    for line in request_lines {
+        assert!(
+            line.contains(r#""request_id":""#),
+            "a request line without its id: {line}"
+        );
+    }
+    assert!(!log.contains(&secret), "a token in the log:\n{log}");
+    assert!(
+        !log.contains(ADMIN_TOKEN),
+        "the admin token in the log:\n{log}"
+    );
+    assert!(
+        !log.contains(&secret["cst_".len()..20]),
+        "part of a token in the log"
+    );
+
+    let verified = tool(dir.path(), &["audit", "verify"]);
+    assert!(verified.status.success(), "{}", stderr(&verified));
+    assert!(
+        stdout(&verified).contains("audit log verified"),
+        "{}",
+        stdout(&verified)
+    );
+}
