@@ -1,11 +1,13 @@
 // `npm run bench`: Consentry side by side with the JavaScript SDKs people use today, in headless
 // Chromium, one fresh page per run, runs interleaved, medians reported:
-// - the main-thread cost of 10,000 track() calls (the synchronous loop, and the loop plus the work
-//   it queued, measured until the next macrotask);
+// - the main-thread cost of 10,000 track() calls: the synchronous loop, and all main-thread
+//   time until the last event reached the server (CDP `Performance.getMetrics` TaskDuration);
+// - time until the last event reached the server, the requests and retries it took, and the
+//   body bytes sent per event (gzip where the SDK compresses);
 // - time to ready (module fetch + compile + init);
 // - what a page downloads (gzip and brotli of each SDK bundled and minified).
-// A local sink answers every request with 200, so no SDK waits on a network. Not a test: timings
-// on this machine are noisy, so compare ratios within one run.
+// A local sink answers every request with 200 and reads every body. Not a test: timings on this
+// machine are noisy, so compare ratios within one run.
 //
 //   node bench/track.mjs [--runs 7] [--calls 10000]
 
@@ -14,7 +16,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
+import { brotliCompressSync, constants, gunzipSync, gzipSync } from 'node:zlib';
 import * as esbuild from 'esbuild';
 import { chromium } from '@playwright/test';
 import { startStaticServer } from '../scripts/serve.mjs';
@@ -68,13 +70,35 @@ const sizes = {
   ...Object.fromEntries(competitors.map((name) => [name, compressed([join(out, name + '.js')])])),
 };
 
-// A sink that accepts anything, with CORS, like a healthy collector.
+// A sink that accepts anything, with CORS, like a healthy collector, and counts what arrives:
+// requests, body bytes as sent, events (in Consentry's, Snowplow's and Segment's formats) and
+// when the last one came.
+const received = { requests: 0, bytes: 0, events: 0, lastAt: 0 };
+const countEvents = (body) => {
+  try {
+    const parsed = JSON.parse(body);
+    return (parsed.events ?? parsed.data ?? parsed.batch ?? [parsed]).length;
+  } catch {
+    return 0;
+  }
+};
 const sink = createServer((req, res) => {
   res.setHeader('access-control-allow-origin', req.headers.origin ?? '*');
   res.setHeader('access-control-allow-credentials', 'true');
   res.setHeader('access-control-allow-headers', req.headers['access-control-request-headers'] ?? '*');
-  req.resume();
-  req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{}'));
+  const chunks = [];
+  req.on('data', (chunk) => chunks.push(chunk));
+  req.on('end', () => {
+    if (req.method === 'POST') {
+      const raw = Buffer.concat(chunks);
+      received.requests += 1;
+      received.bytes += raw.length;
+      const text = req.headers['content-encoding'] === 'gzip' ? gunzipSync(raw).toString() : raw.toString();
+      received.events += countEvents(text);
+      received.lastAt = Date.now();
+    }
+    res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+  });
 });
 await new Promise((ok) => sink.listen(0, '127.0.0.1', ok));
 const endpoint = `http://127.0.0.1:${sink.address().port}`;
@@ -87,29 +111,62 @@ const browser = await chromium.launch({
   args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
 });
 
+const taskSeconds = async (cdp) =>
+  (await cdp.send('Performance.getMetrics')).metrics.find((m) => m.name === 'TaskDuration').value;
+
 async function measure(name) {
   const context = await browser.newContext();
   const page = await context.newPage();
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('Performance.enable');
   await page.goto(site.url + '/pages/blank.html');
   const url = name === 'consentry' ? '/entries/consentry.js' : `/bench/${name}.js`;
-  const result = await page.evaluate(
-    async ({ url, endpoint, calls }) => {
+  const ready = await page.evaluate(
+    async ({ url, endpoint }) => {
       const started = performance.now();
-      const sdk = await (await import(url)).setup(endpoint);
+      window.sdk = await (await import(url)).setup(endpoint);
       const ready = performance.now() - started;
-      for (let i = 0; i < 200; i++) sdk.track(i); // warm up the JIT
-      await new Promise((ok) => setTimeout(ok, 50));
-      const t0 = performance.now();
-      for (let i = 0; i < calls; i++) sdk.track(i);
-      const t1 = performance.now();
-      await new Promise((ok) => setTimeout(ok, 0));
-      const t2 = performance.now();
-      return { ready, sync: t1 - t0, withQueued: t2 - t0 };
+      for (let i = 0; i < 200; i++) window.sdk.track(i); // warm up the JIT
+      window.sdk.flush?.();
+      return ready;
     },
-    { url, endpoint, calls: CALLS },
+    { url, endpoint },
   );
+  // Let the warm-up drain, then count only what the measured loop causes.
+  await quiet(1000);
+  Object.assign(received, { requests: 0, bytes: 0, events: 0, lastAt: 0 });
+  const before = await taskSeconds(cdp);
+  const startedAt = Date.now();
+  const sync = await page.evaluate((calls) => {
+    const t0 = performance.now();
+    for (let i = 0; i < calls; i++) window.sdk.track(i);
+    return performance.now() - t0;
+  }, CALLS);
+  const deadline = Date.now() + 120_000;
+  while (received.events < CALLS && Date.now() < deadline) await new Promise((ok) => setTimeout(ok, 50));
+  const delivered = received.events >= CALLS;
+  const untilDelivered = (await taskSeconds(cdp)) - before;
+  const retries = await page.evaluate(() => window.sdk.retries?.() ?? null);
+  const result = {
+    ready,
+    sync,
+    mainThread: untilDelivered * 1000,
+    lastEvent: delivered ? received.lastAt - startedAt : NaN,
+    requests: received.requests,
+    bytesPerEvent: received.bytes / Math.max(1, received.events),
+    retries,
+  };
   await context.close();
   return result;
+}
+
+/** Waits until the sink has heard nothing for `ms`. */
+async function quiet(ms) {
+  for (;;) {
+    const last = received.lastAt;
+    await new Promise((ok) => setTimeout(ok, ms));
+    if (received.lastAt === last) return;
+  }
 }
 
 const timed = ['consentry', 'snowplow', 'segment'];
@@ -128,16 +185,31 @@ const median = (values) => {
 };
 const kb = (n) => (n / 1024).toFixed(1) + ' KB';
 const ms = (n) => n.toFixed(1) + ' ms';
-const base = Object.fromEntries(['sync', 'withQueued', 'ready'].map((k) => [k, median(samples.consentry.map((s) => s[k]))]));
+const keys = ['sync', 'mainThread', 'ready', 'lastEvent', 'requests', 'bytesPerEvent'];
+const medians = (name) => Object.fromEntries(keys.map((k) => [k, median(samples[name].map((s) => s[k]))]));
+const base = medians('consentry');
 
 console.log(`\n${CALLS} track() calls in headless Chromium, median of ${RUNS} runs (lower is better)`);
-console.log('sdk        loop        loop+queued   per call   vs consentry   ready');
+console.log('sdk        loop    per call   main thread until delivered   per event   vs consentry   last event   requests  bytes/event   ready');
 for (const name of timed) {
-  const m = Object.fromEntries(['sync', 'withQueued', 'ready'].map((k) => [k, median(samples[name].map((s) => s[k]))]));
+  const m = medians(name);
   console.log(
-    `${name.padEnd(10)} ${ms(m.sync).padStart(10)} ${ms(m.withQueued).padStart(12)} ${((m.withQueued * 1000) / CALLS).toFixed(2).padStart(7)} µs ${('x' + (m.withQueued / base.withQueued).toFixed(2)).padStart(12)} ${ms(m.ready).padStart(10)}`,
+    [
+      name.padEnd(10),
+      ms(m.sync).padStart(9),
+      `${((m.sync * 1000) / CALLS).toFixed(2)} µs`.padStart(10),
+      ms(m.mainThread).padStart(16),
+      `${((m.mainThread * 1000) / CALLS).toFixed(1)} µs`.padStart(24),
+      `x${(m.sync / base.sync).toFixed(1)} / x${(m.mainThread / base.mainThread).toFixed(1)}`.padStart(14),
+      ms(m.lastEvent).padStart(12),
+      String(m.requests).padStart(10),
+      m.bytesPerEvent.toFixed(0).padStart(12),
+      ms(m.ready).padStart(8),
+    ].join(' '),
   );
 }
+const consentryRetries = samples.consentry.map((s) => s.retries);
+console.log(`consentry retries per run: ${consentryRetries.join(', ')}`);
 console.log('\nwhat a page downloads (minified bundle; Consentry: wasm + JS)');
 for (const [name, size] of Object.entries(sizes)) {
   console.log(`${name.padEnd(10)} gzip ${kb(size.gzip).padStart(9)}   brotli ${kb(size.brotli).padStart(9)}`);

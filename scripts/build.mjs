@@ -25,9 +25,11 @@ export const TARGET_GZIP_BYTES = 16 * 1024;
 /**
  * What `--check` (and so CI) fails above: the measured size rounded up, a guard against growth
  * while the package is over its budget. Lower it with every reduction; the build says how far the
- * package is from the budget.
+ * package is from the budget. Raised from 30.5 KB to 38.5 KB by issue 6 (ChaCha20 ids, the tabs'
+ * coordination and relaying, the sealed IndexedDB store: +8.5 KB, measured); issue 8 replaces it
+ * with the 20 KB budget itself.
  */
-export const CEILING_GZIP_BYTES = 30.5 * 1024;
+export const CEILING_GZIP_BYTES = 38.5 * 1024;
 
 function run(command, commandArgs, options = {}) {
   execFileSync(command, commandArgs, { cwd: root, stdio: 'inherit', ...options });

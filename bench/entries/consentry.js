@@ -1,4 +1,4 @@
-// Consentry as a site uses it: init with consent granted, then track.
+// Consentry as a site uses it, with its defaults (storage on): init, consent granted, track.
 import { Consentry } from '/pkg/consentry.js';
 
 export async function setup(endpoint) {
@@ -7,8 +7,11 @@ export async function setup(endpoint) {
     apiKey: 'pk_bench',
     purposes: ['analytics'],
     defaultPurposes: ['analytics'],
-    storage: 'memory',
   });
   await cx.setConsent({ analytics: true });
-  return { track: (i) => cx.track('Product Viewed', { sku: 'tea-' + i, price: 4.5, currency: 'EUR' }) };
+  return {
+    track: (i) => cx.track('Product Viewed', { sku: 'tea-' + i, price: 4.5, currency: 'EUR' }),
+    flush: () => cx.flush(),
+    retries: () => cx.stats().retries,
+  };
 }

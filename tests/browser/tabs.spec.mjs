@@ -116,3 +116,25 @@ test('without Web Locks the tabs elect one sender by heartbeats, and hand over w
   await trackIn(rest[0], late);
   await exactlyOnce(tracked);
 });
+
+// Headless Chromium never freezes a visible page (CDP's Page.setWebLifecycleState leaves it
+// running), so the page lifecycle's own `freeze` and `resume` events are dispatched to it.
+test('a sender that freezes lets the next tab send, and queues for its turn again when it resumes', async ({ context }) => {
+  const [first, second] = await openTabs(context, 2);
+  await first.evaluate(() => cx.setConsent({ analytics: true }));
+  await eventually(() => second.evaluate(() => cx.consent().granted.includes('analytics')));
+  await trackIn(first, ['warm-up']);
+  await eventually(() => recorder.events.some((e) => e.name === 'warm-up'));
+  expect(await second.evaluate(() => window.fetches)).toBe(0);
+
+  await first.evaluate(() => document.dispatchEvent(new Event('freeze')));
+  const sentBefore = await first.evaluate(() => window.fetches);
+  await trackIn(second, ['while-frozen-1', 'while-frozen-2', 'while-frozen-3']);
+  await eventually(() => recorder.events.filter((e) => e.name.startsWith('while-frozen')).length === 3);
+  expect(await second.evaluate(() => window.fetches)).toBeGreaterThan(0);
+  expect(await first.evaluate(() => window.fetches)).toBe(sentBefore);
+
+  await first.evaluate(() => document.dispatchEvent(new Event('resume')));
+  await trackIn(first, ['after-resume']);
+  await exactlyOnce(['warm-up', 'while-frozen-1', 'while-frozen-2', 'while-frozen-3', 'after-resume']);
+});
