@@ -9,7 +9,7 @@
 // A local sink answers every request with 200 and reads every body. Not a test: timings on this
 // machine are noisy, so compare ratios within one run.
 //
-//   node bench/track.mjs [--runs 7] [--calls 10000]
+//   node bench/track.mjs [--runs 7] [--calls 10000] [--sdks consentry,snowplow,segment]
 
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
@@ -169,7 +169,8 @@ async function quiet(ms) {
   }
 }
 
-const timed = ['consentry', 'snowplow', 'segment'];
+const at = argv.indexOf('--sdks');
+const timed = at >= 0 ? argv[at + 1].split(',') : ['consentry', 'snowplow', 'segment'];
 const samples = Object.fromEntries(timed.map((name) => [name, []]));
 for (let run = 0; run < RUNS; run++) {
   for (const name of run % 2 ? [...timed].reverse() : timed) samples[name].push(await measure(name));

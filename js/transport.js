@@ -11,9 +11,14 @@ import { SEND_RESULT } from './inputs.js';
 
 const COMPRESS_ABOVE = 1024;
 
+const encoder = new TextEncoder();
+
 async function gzip(text) {
-  const stream = new Blob([text]).stream().pipeThrough(new CompressionStream('gzip'));
-  return new Blob([await new Response(stream).arrayBuffer()], { type: 'text/plain' });
+  const compression = new CompressionStream('gzip');
+  const writer = compression.writable.getWriter();
+  writer.write(encoder.encode(text));
+  writer.close();
+  return new Response(compression.readable).arrayBuffer();
 }
 
 async function post(url, keepalive, body) {
@@ -22,7 +27,7 @@ async function post(url, keepalive, body) {
   if (compress) {
     try {
       init.body = await gzip(body);
-      init.headers = { 'Content-Encoding': 'gzip' };
+      init.headers = { 'Content-Type': 'text/plain;charset=UTF-8', 'Content-Encoding': 'gzip' };
     } catch {
       // Compression failed: send the text as it is.
     }
