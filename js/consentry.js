@@ -90,16 +90,9 @@ export class Consentry {
     });
   }
 
-  // Runs `call(sdk, at, clip)` with the time of the public call, now or once ready; `clip`
-  // shortens a string to the longest the core reads. The hot path (track on a ready SDK)
-  // allocates nothing beyond the call itself.
-  #call(call) {
-    const at = Date.now();
-    if (this.#host) return this.#run(call, at);
-    this.#pending?.push(() => this.#run(call, at));
-  }
-
-  // Like #call, for calls whose result the page awaits; resolves `fallback` on failure.
+  // Runs `call(sdk, at, clip)` with the time of the public call, now or once ready, for calls
+  // whose result the page awaits; `clip` shortens a string to the longest the core reads;
+  // resolves `fallback` on failure.
   #callAsync(call, fallback) {
     const at = Date.now();
     return new Promise((resolve) => {
@@ -169,11 +162,17 @@ export class Consentry {
     }
   }
 
+  // An event input, now or once ready, at the time of the call.
+  #event(kind, a, b, c, d, e) {
+    const at = Date.now();
+    if (this.#host) this.#host.event(kind, at, a, b, c, d, e);
+    else this.#pending?.push(() => this.#host.event(kind, at, a, b, c, d, e));
+  }
+
   /** Captures an event. Dropped, with a reason, unless every purpose it needs is granted. */
   track(name, properties, options) {
     try {
-      const args = [text(name), json(properties), purposesOf(options)];
-      this.#call((sdk, at, clip) => sdk.input(TRACK, at, 0, clip(args[0]), clip(args[1]), clip(args[2])));
+      this.#event(TRACK, text(name), json(properties), purposesOf(options));
     } catch (error) {
       this.#emit('error', { message: message(error) });
     }
@@ -182,9 +181,7 @@ export class Consentry {
   /** Captures a page view; the page's URL and referrer are sent without query or fragment. */
   page(properties, options) {
     try {
-      const where = [text(location.href), text(document.title), text(document.referrer)];
-      const args = [json(properties), purposesOf(options)];
-      this.#call((sdk, at, clip) => sdk.input(PAGE, at, 0, ...where.map(clip), clip(args[0]), clip(args[1])));
+      this.#event(PAGE, text(location.href), text(document.title), text(document.referrer), json(properties), purposesOf(options));
     } catch (error) {
       this.#emit('error', { message: message(error) });
     }
@@ -193,8 +190,7 @@ export class Consentry {
   /** Identifies the visitor; once admitted, the user id goes with later events. */
   identify(userId, traits, options) {
     try {
-      const args = [text(userId), json(traits), purposesOf(options)];
-      this.#call((sdk, at, clip) => sdk.input(IDENTIFY, at, 0, clip(args[0]), clip(args[1]), clip(args[2])));
+      this.#event(IDENTIFY, text(userId), json(traits), purposesOf(options));
     } catch (error) {
       this.#emit('error', { message: message(error) });
     }

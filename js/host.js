@@ -99,6 +99,19 @@ export class Host {
     }
   }
 
+  /** The hot path of `track`, `page` and `identify`: one event input (`kind`, strings `a` to
+   * `e` clipped), with no closure to allocate; otherwise exactly `input`. */
+  event(kind, at, a, b, c, d, e) {
+    if (this.dead) return;
+    const clip = this.clip;
+    try {
+      this.sdk.input(kind, at, 0, clip(a), clip(b), clip(c), clip(d), clip(e));
+      this.pump();
+    } catch (error) {
+      this.poison(error);
+    }
+  }
+
   pump() {
     for (let output; !this.dead && (output = this.sdk.input(POLL, 0, 0)) !== undefined; ) this.perform(output);
     if (this.dead) return;

@@ -27,9 +27,9 @@ export const TARGET_GZIP_BYTES = 16 * 1024;
  * while the package is over its budget. Lower it with every reduction; the build says how far the
  * package is from the budget. Raised from 30.5 KB to 38.5 KB by issue 6 (ChaCha20 ids, the tabs'
  * coordination and relaying, the sealed IndexedDB store: +8.5 KB, measured); issue 8 replaces it
- * with the 20 KB budget itself.
+ * with the 20 KB budget itself. 38.0 KB since wasm-opt's size flags (-0.9 KB).
  */
-export const CEILING_GZIP_BYTES = 38.5 * 1024;
+export const CEILING_GZIP_BYTES = 38 * 1024;
 
 function run(command, commandArgs, options = {}) {
   execFileSync(command, commandArgs, { cwd: root, stdio: 'inherit', ...options });
@@ -57,7 +57,11 @@ rmSync(pkg, { recursive: true, force: true });
 mkdirSync(pkg);
 // wasm-opt from the npm package binaryen: Debian's older wasm-opt breaks the module.
 run(join(root, 'node_modules/.bin/wasm-opt'), [
-  '-Oz', '--converge', join(generated, 'consentry_wasm_bg.wasm'), '-o', join(pkg, 'consentry_bg.wasm'),
+  // What these assume holds for this module: its memory starts zero-filled, the linker leaves
+  // the first 1 KiB of it unused (Rust's data starts at 1 MiB), and no engine needs the
+  // target-features section. -ocimfs inlines small functions with one caller. 0.9 KB gzip less.
+  '--strip-target-features', '--low-memory-unused', '--zero-filled-memory',
+  '-Oz', '-ocimfs', '20', '--converge', join(generated, 'consentry_wasm_bg.wasm'), '-o', join(pkg, 'consentry_bg.wasm'),
 ]);
 
 const common = {

@@ -25,11 +25,12 @@ use wasm_bindgen::prelude::*;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub enum Input {
-    /// `track`: `a` name, `b` properties JSON, `c` purposes JSON. Answers the event id when admitted.
+    /// `track`: `a` name, `b` properties JSON, `c` purposes JSON. Answers nothing: what became of
+    /// the event is in the counters and diagnostics (an answer would cost every call a string).
     Track = 0,
-    /// `page`: `a` URL, `b` title, `c` referrer, `d` properties JSON, `e` purposes JSON. Answers the id.
+    /// `page`: `a` URL, `b` title, `c` referrer, `d` properties JSON, `e` purposes JSON.
     Page = 1,
-    /// `identify`: `a` user id, `b` traits JSON, `c` purposes JSON. Answers the event id.
+    /// `identify`: `a` user id, `b` traits JSON, `c` purposes JSON.
     Identify = 2,
     /// `setConsent`: `a` the JSON of `{purpose: granted}`, `b` options JSON
     /// (`{document, location, hardwareId, source}`), `e` 256 fresh random bits as 64 hex digits
@@ -350,8 +351,7 @@ fn set_consent(
         .map_err(|e| e.message())
 }
 
-/// Reads an event call's properties and purposes and hands them to `handle`; answers the event
-/// id when admitted.
+/// Reads an event call's properties and purposes and hands them to `handle`.
 fn capture(
     core: &mut Consentry,
     properties: Option<String>,
@@ -369,7 +369,9 @@ fn capture(
         properties: properties.as_deref(),
         purposes: names.as_deref(),
     };
-    handle(core, input).ok().map(|id| id.0.to_hyphenated())
+    // The outcome is counted (and a drop reported) by the core; the page needs no answer.
+    let _ = handle(core, input);
+    None
 }
 
 #[cfg(test)]

@@ -221,12 +221,21 @@ impl Uuid {
 
     /// Appends the hyphenated lower-case form to `out`.
     pub fn write_to(&self, out: &mut String) {
+        // Into a fixed buffer, then one append: a push per character costs a capacity check each.
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut text = [b'-'; 36];
+        let mut at = 0;
         for (i, byte) in self.0.iter().enumerate() {
             if matches!(i, 4 | 6 | 8 | 10) {
-                out.push('-');
+                at += 1;
             }
-            crate::json::push_hex(out, *byte);
+            if let Some([high, low]) = text.get_mut(at..at + 2) {
+                *high = DIGITS[usize::from(byte >> 4)];
+                *low = DIGITS[usize::from(byte & 0x0f)];
+            }
+            at += 2;
         }
+        out.push_str(core::str::from_utf8(&text).unwrap_or_default());
     }
 
     /// The hyphenated lower-case form as a new string.

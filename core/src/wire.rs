@@ -49,7 +49,7 @@ pub struct EventFields<'a> {
 /// Writes one event as its wire JSON object.
 pub fn encode_event(fields: &EventFields<'_>, catalog: &PurposeCatalog) -> String {
     let mut out =
-        String::with_capacity(160 + fields.name.len() + fields.properties.map_or(2, str::len));
+        String::with_capacity(320 + fields.name.len() + fields.properties.map_or(2, str::len));
     let mut event = ObjectWriter::new(&mut out);
     write_uuid(event.key("id"), &fields.id.0);
     event.str("type", fields.kind.as_str());

@@ -39,12 +39,22 @@ pub(crate) fn push_hex(out: &mut String, byte: u8) {
 }
 
 /// Appends `n` in decimal.
-pub fn write_u64(out: &mut String, n: u64) {
-    // Recursion instead of a digit buffer: no indexing, so no bounds checks (at most 20 deep).
-    if n >= 10 {
-        write_u64(out, n / 10);
+pub fn write_u64(out: &mut String, mut n: u64) {
+    // Into a buffer from the end, then one append: a push per digit costs a capacity check each
+    // (a timestamp has 13 digits, and every event carries one).
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        if let Some(digit) = digits.get_mut(at) {
+            *digit = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || at == 0 {
+            break;
+        }
     }
-    out.push(char::from(b'0' + (n % 10) as u8));
+    out.push_str(core::str::from_utf8(digits.get(at..).unwrap_or_default()).unwrap_or_default());
 }
 
 /// Appends a parsed [`Value`] back as compact JSON. Numbers are copied as they were read.
@@ -67,11 +77,19 @@ pub fn write_value(out: &mut String, value: &Value) {
             out.push(']');
         }
         Value::Object(members) => {
-            let mut object = ObjectWriter::new(out);
+            // Names read from a document may need escaping: written here, not by ObjectWriter.
+            let mut open = '{';
             for (key, member) in members {
-                write_value(object.key(key), member);
+                out.push(open);
+                open = ',';
+                write_str(out, key);
+                out.push(':');
+                write_value(out, member);
             }
-            object.finish();
+            if open == '{' {
+                out.push('{');
+            }
+            out.push('}');
         }
     }
 }
@@ -94,14 +112,14 @@ impl<'a> ObjectWriter<'a> {
         ObjectWriter { out, empty: true }
     }
 
-    /// Writes the member name `key` and returns the output for its value.
+    /// Writes the member name `key` and returns the output for its value. Member names are the
+    /// SDK's own (field names, purpose names, drop reasons): none needs escaping, so none is
+    /// escaped.
     pub fn key(&mut self, key: &str) -> &mut String {
-        if !self.empty {
-            self.out.push(',');
-        }
+        self.out.push_str(if self.empty { "\"" } else { ",\"" });
         self.empty = false;
-        write_str(self.out, key);
-        self.out.push(':');
+        self.out.push_str(key);
+        self.out.push_str("\":");
         self.out
     }
 
@@ -164,6 +182,15 @@ mod tests {
             let back: String = serde_json::from_str(&out).unwrap();
             assert_eq!(back, input);
         }
+    }
+
+    #[test]
+    fn names_read_from_a_document_are_escaped_when_written_back() {
+        let text = r#"{"a\"b":{"c\\d":[1,"\n"]},"":{},"e":[]}"#;
+        let value = crate::json::parse(text, 8).unwrap();
+        let mut out = String::new();
+        write_value(&mut out, &value);
+        assert_eq!(out, text);
     }
 
     #[test]
