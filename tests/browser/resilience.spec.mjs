@@ -4,22 +4,16 @@
 // endpoint that answers `Cache-Control: no-store`; bodies are gzipped except at page hide.
 
 import { test, expect, eventually } from '../support/fixtures.mjs';
-import { startRecorder } from '../support/recorder.mjs';
+import { recorderPerTest } from '../support/recorder.mjs';
 import { startSdk } from '../support/sdk-page.mjs';
 import { scanStorage } from '../support/storage-scan.mjs';
 
 const site = process.env.CONSENTRY_BROWSER_SITE;
 
-let recorder;
-test.beforeEach(async () => {
-  recorder = await startRecorder();
-});
-test.afterEach(async () => {
-  await recorder.close();
-});
+const recorder = recorderPerTest(test);
 
 const config = (extra = {}) => ({
-  endpoint: recorder.url,
+  endpoint: recorder().url,
   apiKey: 'pk_test',
   purposes: ['analytics', 'advertising'],
   salePurposes: ['advertising'],
@@ -33,7 +27,7 @@ const config = (extra = {}) => ({
 for (const kind of ['setConsent', 'setCcpaOptOut']) {
   test(`a withdrawal by ${kind} right after create() purges the stored event before anything is sent`, async ({ page }) => {
     const name = kind === 'setConsent' ? 'Product Viewed' : 'ad_click';
-    recorder.fallback('500');
+    recorder().fallback('500');
     await startSdk(page, site, config());
     await page.evaluate(async (name) => {
       await cx.setConsent({ analytics: true, advertising: true });
@@ -44,8 +38,8 @@ for (const kind of ['setConsent', 'setCcpaOptOut']) {
     await page.waitForTimeout(1200); // the coalesced write of the retried batch
     await page.goto('about:blank');
     await page.waitForTimeout(300); // the page hide's own attempt is answered 500 too
-    expect(recorder.delivered).toEqual([]);
-    recorder.fallback('200');
+    expect(recorder().delivered).toEqual([]);
+    recorder().fallback('200');
 
     await page.goto(site + '/pages/blank.html');
     const stats = await page.evaluate(
@@ -64,7 +58,7 @@ for (const kind of ['setConsent', 'setCcpaOptOut']) {
     );
     expect(stats.dropped.purged).toBe(1);
     await page.waitForTimeout(500);
-    expect(recorder.events.map((e) => e.name)).not.toContain(name);
+    expect(recorder().events.map((e) => e.name)).not.toContain(name);
   });
 }
 
@@ -125,7 +119,7 @@ test('a trapped wasm never throws into the page: one error, then every call is a
   expect(result.answers).toEqual({ track: undefined, setConsent: false, consent: null, stats: null, flush: undefined, shutdown: undefined });
   expect(result.errors).toHaveLength(1);
   expect(result.errors[0].message).toContain('stopped');
-  await eventually(() => recorder.events.some((e) => e.name === 'before the trap'));
+  await eventually(() => recorder().events.some((e) => e.name === 'before the trap'));
 });
 
 test('a trap while the early calls are replayed still resolves ready', async ({ page }) => {
@@ -164,19 +158,19 @@ test('a burst of 10,000 events is delivered without a single retry', async ({ pa
     await cx.flush();
     return cx.stats();
   });
-  await eventually(() => recorder.events.filter((e) => e.name === 'burst').length === 10000, { timeout: 30_000 });
-  console.log(`burst: 10,000 events at the endpoint after ${Date.now() - started} ms, ${recorder.requests.length} requests`);
+  await eventually(() => recorder().events.filter((e) => e.name === 'burst').length === 10000, { timeout: 30_000 });
+  console.log(`burst: 10,000 events at the endpoint after ${Date.now() - started} ms, ${recorder().requests.length} requests`);
   const final = await page.evaluate(() => cx.stats());
   expect(final.retries).toBe(0);
   expect(stats.dropped).toEqual({});
-  expect(recorder.duplicates()).toEqual([]);
-  const big = recorder.requests.filter((r) => r.rawBytes > 1024);
+  expect(recorder().duplicates()).toEqual([]);
+  const big = recorder().requests.filter((r) => r.rawBytes > 1024);
   expect(big.length).toBeGreaterThan(0);
   expect(big.every((r) => r.encoding === 'gzip')).toBe(true);
 });
 
 test('behind an endpoint answering Cache-Control: no-store, 100 events 50 ms apart all arrive', async ({ page }) => {
-  recorder.fallback('nostore');
+  recorder().fallback('nostore');
   await startSdk(page, site, config({ flushAt: 1 }));
   await page.evaluate(async () => {
     await cx.setConsent({ analytics: true });
@@ -185,7 +179,7 @@ test('behind an endpoint answering Cache-Control: no-store, 100 events 50 ms apa
       await new Promise((ok) => setTimeout(ok, 50));
     }
   });
-  await eventually(() => recorder.events.filter((e) => e.name === 'spaced').length === 100, { timeout: 30_000 });
+  await eventually(() => recorder().events.filter((e) => e.name === 'spaced').length === 100, { timeout: 30_000 });
   const stats = await page.evaluate(() => cx.stats());
   expect(stats.retries).toBe(0);
   expect(stats.queued).toBe(0);
@@ -199,8 +193,8 @@ test('only what is sent as the page hides uses keepalive, uncompressed', async (
     for (let i = 0; i < 20; i++) cx.track('left behind', { i, pad: 'q'.repeat(200) });
   });
   await page.goto('about:blank');
-  await eventually(() => recorder.events.filter((e) => e.name === 'left behind').length === 20);
-  const last = recorder.requests.at(-1);
+  await eventually(() => recorder().events.filter((e) => e.name === 'left behind').length === 20);
+  const last = recorder().requests.at(-1);
   expect(last.rawBytes).toBeGreaterThan(1024);
   expect(last.encoding).toBe(null);
 });

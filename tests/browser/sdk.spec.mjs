@@ -5,6 +5,7 @@
 import { test, expect, eventually } from '../support/fixtures.mjs';
 import { collectorClient } from '../support/collector.mjs';
 import { scanStorage } from '../support/storage-scan.mjs';
+import { startSdk } from '../support/sdk-page.mjs';
 
 const site = process.env.CONSENTRY_BROWSER_SITE;
 const endpoint = process.env.CONSENTRY_BROWSER_COLLECTOR;
@@ -21,18 +22,7 @@ const baseConfig = {
 };
 
 /** Opens the blank test page and starts an SDK as `window.cx`, recording diagnostics. */
-async function start(page, config = {}) {
-  await page.goto(site + '/pages/blank.html');
-  await page.evaluate(async (config) => {
-    const { Consentry } = await import('/pkg/consentry.js');
-    window.diagnostics = [];
-    window.cx = Consentry.create(config);
-    for (const type of ['drop', 'deliver', 'retry', 'consent', 'storage', 'error']) {
-      window.cx.on(type, (detail) => window.diagnostics.push({ type, ...detail }));
-    }
-    await window.cx.ready;
-  }, { ...baseConfig, ...config });
-}
+const start = (page, config = {}) => startSdk(page, site, { ...baseConfig, ...config });
 
 const names = (events) => events.map((e) => e.name);
 const stored = async () => (await collector.events()).filter((e) => e.type !== 'consent_change');

@@ -4,22 +4,16 @@
 // full storage losing nothing across a reload; and the fallbacks when storage is missing.
 
 import { test, expect, eventually } from '../support/fixtures.mjs';
-import { startRecorder } from '../support/recorder.mjs';
+import { recorderPerTest } from '../support/recorder.mjs';
 import { startSdk } from '../support/sdk-page.mjs';
 import { scanStorage } from '../support/storage-scan.mjs';
 
 const site = process.env.CONSENTRY_BROWSER_SITE;
 
-let recorder;
-test.beforeEach(async () => {
-  recorder = await startRecorder();
-});
-test.afterEach(async () => {
-  await recorder.close();
-});
+const recorder = recorderPerTest(test);
 
 const config = (extra = {}) => ({
-  endpoint: recorder.url,
+  endpoint: recorder().url,
   apiKey: 'pk_test',
   purposes: ['analytics', 'advertising'],
   defaultPurposes: ['analytics'],
@@ -41,13 +35,13 @@ test('before a choice nothing is stored anywhere, and essential events go out wi
     sessionStorage.length; // the page itself may look; it must find nothing of ours
     await cx.flush();
   });
-  await eventually(() => recorder.events.some((e) => e.name === 'help_opened'));
+  await eventually(() => recorder().events.some((e) => e.name === 'help_opened'));
   expect((await scan(page)).areas).toEqual([]);
   expect(await page.evaluate(() => indexedDB.databases())).toEqual([]);
-  const [help] = recorder.events;
+  const [help] = recorder().events;
   expect(help.anonymous_id).toBeUndefined();
   expect(help.user_id).toBeUndefined();
-  expect(recorder.events.map((e) => e.name)).toEqual(['help_opened']);
+  expect(recorder().events.map((e) => e.name)).toEqual(['help_opened']);
   const dropped = await page.evaluate(() => cx.stats().dropped);
   expect(dropped).toMatchObject({ consent_denied: 2, awaiting_choice: 1 });
 });
@@ -56,8 +50,8 @@ test('after a choice: the consent record readable, every event and identifier se
   const secrets = ['sku-secret-7731', 'user-secret-42', 'plan-secret-gold', 'Secret Event Name'];
   await startSdk(page, site, config());
   await page.evaluate(() => cx.setConsent({ analytics: true }));
-  await eventually(() => recorder.events.length === 1);
-  const anonymousId = recorder.events[0].anonymous_id;
+  await eventually(() => recorder().events.length === 1);
+  const anonymousId = recorder().events[0].anonymous_id;
   await context.setOffline(true);
   await page.evaluate(([sku, user, plan, name]) => {
     cx.identify(user, { plan });
@@ -76,19 +70,19 @@ test('after a choice: the consent record readable, every event and identifier se
   await page.goto('about:blank');
   await context.setOffline(false);
   await startSdk(page, site, config());
-  await eventually(() => recorder.events.some((e) => e.name === 'Secret Event Name'));
+  await eventually(() => recorder().events.some((e) => e.name === 'Secret Event Name'));
   await page.evaluate(() => cx.flush());
-  const secretEvent = recorder.events.find((e) => e.name === 'Secret Event Name');
+  const secretEvent = recorder().events.find((e) => e.name === 'Secret Event Name');
   expect(secretEvent.properties).toEqual({ sku: 'sku-secret-7731' });
   expect(secretEvent.user_id).toBe('user-secret-42');
   expect(secretEvent.anonymous_id).toBe(anonymousId);
-  expect(recorder.duplicates()).toEqual([]);
+  expect(recorder().duplicates()).toEqual([]);
 });
 
 test('with localStorage full, nothing admitted is lost across a reload', async ({ page, context }) => {
   await startSdk(page, site, config({ maxQueueEvents: 10000 }));
   await page.evaluate(() => cx.setConsent({ analytics: true }));
-  await eventually(() => recorder.events.length === 1);
+  await eventually(() => recorder().events.length === 1);
   const filled = await page.evaluate(() => {
     const block = 'x'.repeat(64 * 1024);
     let n = 0;
@@ -113,10 +107,10 @@ test('with localStorage full, nothing admitted is lost across a reload', async (
   await page.goto('about:blank');
   await context.setOffline(false);
   await startSdk(page, site, config({ maxQueueEvents: 10000 }));
-  await eventually(() => new Set(recorder.events.filter((e) => e.name.startsWith('offline-')).map((e) => e.name)).size === count, {
+  await eventually(() => new Set(recorder().events.filter((e) => e.name.startsWith('offline-')).map((e) => e.name)).size === count, {
     timeout: 45_000,
   });
-  expect(recorder.duplicates()).toEqual([]);
+  expect(recorder().duplicates()).toEqual([]);
 });
 
 test('without IndexedDB: consent kept, events in memory only, never in plain text, and the page is told', async ({ page }) => {
@@ -131,7 +125,7 @@ test('without IndexedDB: consent kept, events in memory only, never in plain tex
     return window.diagnostics.filter((d) => d.type === 'storage');
   });
   expect(diagnostics).toEqual([{ type: 'storage', key: null, problem: 'unavailable', keeps: 'consent' }]);
-  await eventually(() => recorder.events.some((e) => e.name === 'in memory'));
+  await eventually(() => recorder().events.some((e) => e.name === 'in memory'));
   const keys = await page.evaluate(() => Object.keys(localStorage));
   expect(keys).toEqual(['consentry:v1:consent']);
   expect(await page.evaluate(() => localStorage.getItem('consentry:v1:consent'))).not.toContain('memory-secret-1');

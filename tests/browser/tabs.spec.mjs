@@ -4,21 +4,15 @@
 // arrives exactly once. Then the same without Web Locks (the tabs elect a sender by heartbeats).
 
 import { test, expect, eventually } from '../support/fixtures.mjs';
-import { startRecorder } from '../support/recorder.mjs';
+import { recorderPerTest } from '../support/recorder.mjs';
 import { countFetches, startSdk } from '../support/sdk-page.mjs';
 
 const site = process.env.CONSENTRY_BROWSER_SITE;
 
-let recorder;
-test.beforeEach(async () => {
-  recorder = await startRecorder();
-});
-test.afterEach(async () => {
-  await recorder.close();
-});
+const recorder = recorderPerTest(test);
 
 const config = () => ({
-  endpoint: recorder.url,
+  endpoint: recorder().url,
   apiKey: 'pk_test',
   purposes: ['analytics'],
   defaultPurposes: ['analytics'],
@@ -43,11 +37,11 @@ async function trackIn(page, names) {
 }
 
 async function exactlyOnce(tracked) {
-  await eventually(() => tracked.every((name) => recorder.events.some((e) => e.name === name)), { timeout: 30_000 });
+  await eventually(() => tracked.every((name) => recorder().events.some((e) => e.name === name)), { timeout: 30_000 });
   // Give a late duplicate every chance to show up before counting.
   await new Promise((ok) => setTimeout(ok, 1500));
-  expect(recorder.duplicates()).toEqual([]);
-  const names = recorder.events.map((e) => e.name).filter((n) => n !== 'consent_change');
+  expect(recorder().duplicates()).toEqual([]);
+  const names = recorder().events.map((e) => e.name).filter((n) => n !== 'consent_change');
   expect(names.sort()).toEqual([...tracked].sort());
 }
 
@@ -64,24 +58,24 @@ test('three tabs, one sender, 500s, dropped connections and the sender closed mi
     await trackIn(page, names);
   };
 
-  recorder.script('500', 'drop', 'drop', '200', '500');
+  recorder().script('500', 'drop', 'drop', '200', '500');
   await track(first, 'one', 7);
   await track(second, 'two', 7);
   await track(third, 'three', 7);
-  await eventually(() => recorder.requests.length >= 6, { timeout: 20_000 });
+  await eventually(() => recorder().requests.length >= 6, { timeout: 20_000 });
   const fetches = await Promise.all([first, second, third].map((p) => p.evaluate(() => window.fetches)));
   expect(fetches[1]).toBe(0);
   expect(fetches[2]).toBe(0);
   expect(fetches[0]).toBeGreaterThan(0);
 
   // The sending tab closes with batches held at the endpoint; they are never answered.
-  recorder.fallback('hold');
+  recorder().fallback('hold');
   await track(second, 'two-late', 4);
   await track(third, 'three-late', 4);
-  await eventually(() => recorder.heldCount() > 0);
+  await eventually(() => recorder().heldCount() > 0);
   await first.close();
-  recorder.release('drop');
-  recorder.fallback('200');
+  recorder().release('drop');
+  recorder().fallback('200');
   await track(second, 'after', 2);
   await track(third, 'after-third', 2);
   await exactlyOnce(tracked);
@@ -104,7 +98,7 @@ test('without Web Locks the tabs elect one sender by heartbeats, and hand over w
     tracked.push(...names);
     await trackIn(page, names);
   }
-  await eventually(() => tracked.every((name) => recorder.events.some((e) => e.name === name)), { timeout: 20_000 });
+  await eventually(() => tracked.every((name) => recorder().events.some((e) => e.name === name)), { timeout: 20_000 });
   const pages = [first, second, third];
   const fetches = await Promise.all(pages.map((p) => p.evaluate(() => window.fetches)));
   expect(fetches.filter((n) => n > 0).length).toBe(1);
@@ -124,13 +118,13 @@ test('a sender that freezes lets the next tab send, and queues for its turn agai
   await first.evaluate(() => cx.setConsent({ analytics: true }));
   await eventually(() => second.evaluate(() => cx.consent().granted.includes('analytics')));
   await trackIn(first, ['warm-up']);
-  await eventually(() => recorder.events.some((e) => e.name === 'warm-up'));
+  await eventually(() => recorder().events.some((e) => e.name === 'warm-up'));
   expect(await second.evaluate(() => window.fetches)).toBe(0);
 
   await first.evaluate(() => document.dispatchEvent(new Event('freeze')));
   const sentBefore = await first.evaluate(() => window.fetches);
   await trackIn(second, ['while-frozen-1', 'while-frozen-2', 'while-frozen-3']);
-  await eventually(() => recorder.events.filter((e) => e.name.startsWith('while-frozen')).length === 3);
+  await eventually(() => recorder().events.filter((e) => e.name.startsWith('while-frozen')).length === 3);
   expect(await second.evaluate(() => window.fetches)).toBeGreaterThan(0);
   expect(await first.evaluate(() => window.fetches)).toBe(sentBefore);
 

@@ -123,3 +123,16 @@ export async function startRecorder({ fallback = '200', keepAlive = false } = {}
       }),
   };
 }
+
+/** A fresh recorder for every test of a spec file: registers the hooks on `test` and answers a
+ * function that returns the current one. */
+export function recorderPerTest(test) {
+  let current;
+  test.beforeEach(async () => {
+    current = await startRecorder();
+  });
+  test.afterEach(async () => {
+    await current.close();
+  });
+  return () => current;
+}

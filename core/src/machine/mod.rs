@@ -390,13 +390,7 @@ impl Consentry {
             }
             indexed.push((index, granted));
         }
-        let previous = self.wire_consent();
-        let previous_granted = self.granted;
-        if !self.consent.apply(&indexed, context, now) {
-            return Ok(false);
-        }
-        self.after_consent_change(now, Some(previous), previous_granted, fresh);
-        Ok(true)
+        Ok(self.record_choice(now, fresh, |consent| consent.apply(&indexed, context, now)))
     }
 
     /// Records the visitor's CCPA choice: `true` opts out of the sale of their data. `fresh` as
@@ -413,13 +407,26 @@ impl Consentry {
             return Err(ConsentError::ShutDown);
         }
         check_context(context)?;
+        Ok(self.record_choice(now, fresh, |consent| {
+            consent.apply_ccpa(opted_out, context, now)
+        }))
+    }
+
+    /// Applies a choice the visitor made here (`apply` answers whether it changed anything) and,
+    /// when it did, everything that follows from it. Answers whether it changed anything.
+    fn record_choice(
+        &mut self,
+        now: Timestamp,
+        fresh: &Entropy,
+        apply: impl FnOnce(&mut ConsentState) -> bool,
+    ) -> bool {
         let previous = self.wire_consent();
         let previous_granted = self.granted;
-        if !self.consent.apply_ccpa(opted_out, context, now) {
-            return Ok(false);
+        if !apply(&mut self.consent) {
+            return false;
         }
         self.after_consent_change(now, Some(previous), previous_granted, fresh);
-        Ok(true)
+        true
     }
 
     /// `track(name, properties, {purposes})`.
