@@ -120,6 +120,8 @@ export type DropReason =
   | 'properties_too_deep'
   | 'event_too_large'
   | 'invalid_user_id'
+  | 'identity_denied'
+  | 'invalid_options'
   | 'purged'
   | 'queue_overflow'
   | 'rejected'
@@ -135,6 +137,8 @@ export interface Stats {
   delivered: number;
   batchesSent: number;
   retries: number;
+  /** Batches this tab sent for the site's other tabs while it was their sender. */
+  relayed: number;
   queued: number;
   inFlight: number;
   dropped: Partial<Record<DropReason, number>>;
@@ -146,7 +150,12 @@ export interface Diagnostics {
   deliver: { count: number };
   retry: { status: number | null; delayMs: number };
   consent: Record<string, never>;
-  storage: { key: 'consent' | 'identity' | 'queue' | null; problem: 'unreadable' | 'write_failed' | 'unavailable' };
+  /** `keeps` comes with `unavailable`: what the browser still keeps across page loads. */
+  storage: {
+    key: 'consent' | 'identity' | 'queue' | null;
+    problem: 'unreadable' | 'write_failed' | 'unavailable';
+    keeps?: 'everything' | 'consent' | 'nothing';
+  };
   error: { message: string };
 }
 

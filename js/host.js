@@ -30,6 +30,9 @@ const MAX_TIMER_MS = 2147483647; // setTimeout fires at once above 2^31-1 ms
 
 const message = (error) => String((error && error.message) || error);
 
+// Every SDK instance of the page runs in the one wasm module: once it traps, none can use it.
+let trapped = false;
+
 export class Host {
   /** A host for `sdk`, once it has restored what storage holds (the encrypted part is read
    * asynchronously) and joined the other tabs. Nothing is sent until `start()`. */
@@ -46,11 +49,13 @@ export class Host {
     this.timerAt = -1;
     this.waiters = [];
     this.dead = false;
+    this.stopped = false;
     this.tabs = null;
     this.unwatch = () => {};
     const config = this.input((core) => JSON.parse(core.input(HOST_CONFIG, 0, 0))) ?? {};
     this.config = config;
     this.batchUrl = config.batchUrl;
+    this.sendTimeoutMs = config.sendTimeoutMs;
     const max = config.maxInputChars ?? 0;
     /** Shortens a string to the longest the core reads (longer than any limit it applies, so
      * clipping never changes a decision; it keeps a 10 MB string out of wasm memory). */
@@ -58,6 +63,7 @@ export class Host {
     this.storage = openStorage(
       config.storage,
       config.storagePrefix,
+      config.scope,
       config.pageId,
       (name) => this.input((core) => core.input(STORAGE_FAILED, Date.now(), 0, name)),
       () => this.input((core) => core.input(STORAGE_UNAVAILABLE, Date.now(), KEEPS_CONSENT_ONLY)),
@@ -65,8 +71,10 @@ export class Host {
   }
 
   async restore() {
-    const consent = this.storage.readConsent();
     const identity = await this.storage.readIdentity();
+    // Read after the wait, with nothing awaited before the listeners are attached: a choice
+    // another tab made meanwhile is not missed.
+    const consent = this.storage.readConsent();
     this.input((core) => {
       const now = Date.now();
       core.input(RESTORE, now, 0, consent, identity);
@@ -75,7 +83,7 @@ export class Host {
       if (document.visibilityState === 'hidden') core.input(VISIBILITY, now, 1);
     });
     if (this.dead) return;
-    this.tabs = joinTabs(this, this.config.storagePrefix, this.config.pageId);
+    this.tabs = joinTabs(this, this.config.storagePrefix, this.config.scope, this.config.pageId, this.storage.shared);
     this.tabs.join();
     this.unwatch = watchLifecycle(this, this.storage.consentKey, this.tabs);
   }
@@ -88,6 +96,7 @@ export class Host {
   /** The single entry: hands the core one input (`call(sdk)`), performs what it asks for, and
    * answers the call's result; undefined once poisoned. */
   input(call) {
+    if (trapped) this.poison(new Error('another instance of the SDK in this page failed'));
     if (this.dead) return undefined;
     try {
       const result = call(this.sdk);
@@ -102,6 +111,7 @@ export class Host {
   /** The hot path of `track`, `page` and `identify`: one event input (`kind`, strings `a` to
    * `e` clipped), with no closure to allocate; otherwise exactly `input`. */
   event(kind, at, a, b, c, d, e) {
+    if (trapped) this.poison(new Error('another instance of the SDK in this page failed'));
     if (this.dead) return;
     const clip = this.clip;
     try {
@@ -122,6 +132,7 @@ export class Host {
   // Output encoding: see src/boundary.rs.
   perform(output) {
     const tag = output[0];
+    if (this.stopped && tag !== 'n' && tag !== 'p') return;
     if (tag === 's') {
       send(this, output.slice(1, 37), output[37] === 'k', output.slice(38));
     } else if (tag === 'p') {
@@ -150,6 +161,7 @@ export class Host {
   }
 
   arm(deadline) {
+    if (this.stopped) return;
     if (deadline === this.timerAt) return;
     clearTimeout(this.timer);
     this.timerAt = deadline;
@@ -178,12 +190,16 @@ export class Host {
   poison(error) {
     if (this.dead) return;
     this.dead = true;
+    trapped = true;
     this.stop();
     this.settleWaiters();
     this.notify('error', { message: 'consentry stopped after an internal error and does nothing more: ' + message(error) });
   }
 
+  /** Stops for good: no timer, listener, lock or channel, nothing sent, told or adopted again
+   * (`shutdown()`, or a trap). */
   stop() {
+    this.stopped = true;
     clearTimeout(this.timer);
     this.timerAt = -1;
     this.unwatch();

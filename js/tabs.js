@@ -1,8 +1,13 @@
 // The site's other tabs: a BroadcastChannel for the core's messages, and Web Locks for the two
 // things only the browser can say for sure: which page holds the uploader lock (it sends for
 // all), and which pages are still open (each holds its own page lock for its lifetime). Who
-// sends what, and which queues to adopt, the core decides; without Web Locks it elects the
-// leader itself by heartbeats, and without a BroadcastChannel every page sends for itself.
+// sends what, and which queues to adopt, the core decides; without Web Locks (missing, or
+// refused, as in an opaque-origin frame) it elects the leader itself by heartbeats, and without
+// a BroadcastChannel, or when the consent record is not shared between tabs, every page sends
+// for itself.
+//
+// Every name carries the configuration's scope (its endpoint and API key), so two SDK
+// configurations sharing a storage prefix never relay to, or adopt from, each other.
 
 import { COORDINATE, MESSAGE, ROLE } from './inputs.js';
 
@@ -18,13 +23,15 @@ const UNKNOWN = 0;
 const ALIVE = 1;
 const GONE = 2;
 
-/** The site's tabs, for the page `pageId`; `join()` tells the core how they coordinate and
- * starts listening. The core hears its role and their messages through `host.input`. */
-export function joinTabs(host, prefix, pageId) {
-  const channel = typeof BroadcastChannel === 'function' ? new BroadcastChannel(prefix + ':v1:tabs') : null;
-  const locks = channel && globalThis.navigator?.locks?.request ? navigator.locks : null;
-  const uploader = prefix + ':v1:uploader';
-  const pageLock = (id) => prefix + ':v1:page:' + id;
+/** The site's tabs for the page `pageId` of configuration `scope`; `shared` says whether the
+ * consent record is shared between tabs (without it, tabs cannot vouch for each other's
+ * batches). `join()` tells the core how they coordinate and starts listening. */
+export function joinTabs(host, prefix, scope, pageId, shared) {
+  const name = prefix + ':v1:' + scope + ':';
+  const channel = shared && typeof BroadcastChannel === 'function' ? new BroadcastChannel(name + 'tabs') : null;
+  let locks = globalThis.navigator?.locks?.request ? navigator.locks : null;
+  const uploader = name + 'uploader';
+  const pageLock = (id) => name + 'page:' + id;
   let stopped = false;
   let releaseLeader = null;
   let releasePage = null;
@@ -33,27 +40,39 @@ export function joinTabs(host, prefix, pageId) {
   const tell = (kind, n, text) => host.input((sdk) => sdk.input(kind, Date.now(), n, text));
   const hold = (setRelease) => new Promise((resolve) => setRelease(resolve));
 
+  // The browser refused a lock: the tabs elect among themselves (or this page sends alone).
+  function refused() {
+    if (!locks || stopped) return;
+    locks = null;
+    stepDown();
+    tell(COORDINATE, channel ? HEARTBEATS : ALONE);
+  }
+
   function lead() {
-    if (stopped || releaseLeader || waiting) return;
+    if (stopped || !locks || releaseLeader || waiting) return;
     const take = () => {
       if (stopped) return undefined;
       tell(ROLE, LEADER);
       return hold((release) => (releaseLeader = release));
     };
-    locks
-      .request(uploader, { ifAvailable: true }, (lock) => {
-        if (lock) return take();
-        tell(ROLE, FOLLOWER);
-        waiting = new AbortController();
-        locks
-          .request(uploader, { signal: waiting.signal }, () => {
-            waiting = null;
-            return take();
-          })
-          .catch(() => {});
-        return undefined;
-      })
-      .catch(() => {});
+    try {
+      locks
+        .request(uploader, { ifAvailable: true }, (lock) => {
+          if (lock) return take();
+          tell(ROLE, FOLLOWER);
+          waiting = new AbortController();
+          locks
+            ?.request(uploader, { signal: waiting.signal }, () => {
+              waiting = null;
+              return take();
+            })
+            .catch((error) => error?.name !== 'AbortError' && refused());
+          return undefined;
+        })
+        .catch(refused);
+    } catch {
+      refused();
+    }
   }
 
   function stepDown() {
@@ -70,10 +89,20 @@ export function joinTabs(host, prefix, pageId) {
           if (typeof event.data === 'string') tell(MESSAGE, 0, event.data);
         };
       }
-      tell(COORDINATE, !channel ? ALONE : locks ? LOCKS : HEARTBEATS);
       if (locks) {
-        locks.request(pageLock(pageId), () => hold((release) => (releasePage = release))).catch(() => {});
+        try {
+          locks.request(pageLock(pageId), () => hold((release) => (releasePage = release))).catch(refused);
+        } catch {
+          refused();
+        }
+      }
+      if (!channel) {
+        tell(COORDINATE, ALONE);
+      } else if (locks) {
+        tell(COORDINATE, LOCKS);
         lead();
+      } else {
+        tell(COORDINATE, HEARTBEATS);
       }
     },
 
@@ -100,14 +129,14 @@ export function joinTabs(host, prefix, pageId) {
 
     /** The page froze: a frozen page must not keep the uploader lock from the others. */
     freeze() {
-      if (!locks) return;
+      if (!locks || !channel) return;
       stepDown();
       tell(ROLE, UNDECIDED);
     },
 
     /** The page resumed: it queues for the uploader lock again. */
     resume() {
-      if (locks) lead();
+      if (channel) lead();
     },
 
     stop() {

@@ -4,9 +4,11 @@
 // IndexedDB, and its bytes never exist in JavaScript. Someone who reads the origin's storage
 // sees ciphertext; the consent record is the only document kept in plain text (localStorage).
 //
-// The database is opened (and so created) only when asked to, which the host does only once a
-// choice exists: before that, the SDK writes nothing anywhere. Nothing here throws; every method
-// answers a promise that settles.
+// The database is created only by a write, which the core asks for only once a choice exists:
+// before that, the SDK writes nothing anywhere, and reading never creates it. The seal protects
+// what storage holds from whoever reads the origin's storage outside the page (another user of
+// the computer, a copied profile); code running in the page itself is trusted, as it must be
+// for any script the page loads. Nothing here throws; every method answers a promise.
 
 const KEY_ID = 'data-key';
 const encoder = new TextEncoder();
@@ -14,7 +16,18 @@ const decoder = new TextDecoder();
 
 /** Whether this browser can keep an encrypted store at all. */
 export function vaultSupported() {
-  return typeof indexedDB === 'object' && indexedDB !== null && typeof crypto === 'object' && !!crypto.subtle;
+  try {
+    return typeof indexedDB === 'object' && indexedDB !== null && typeof crypto === 'object' && !!crypto.subtle;
+  } catch {
+    return false;
+  }
+}
+
+/** Whether the store `name` exists (without creating it); true where the browser cannot say. */
+export async function vaultExists(name) {
+  if (typeof indexedDB.databases !== 'function') return true;
+  const databases = await indexedDB.databases();
+  return databases.some((database) => database.name === name);
 }
 
 const request = (req) =>
@@ -34,15 +47,19 @@ function transaction(db, stores, mode, work) {
   });
 }
 
-/** Opens the store named `name`, creating it and its key when missing. Rejects when it cannot. */
-export async function openVault(name) {
+/** Opens the store named `name`, creating it and its key when missing; `onClose()` hears that
+ * it closed (the browser or another tab asked for it). Rejects when it cannot. */
+export async function openVault(name, onClose) {
   const open = indexedDB.open(name, 1);
   open.onupgradeneeded = () => {
     open.result.createObjectStore('keys');
     open.result.createObjectStore('docs');
   };
   const db = await request(open);
-  db.onversionchange = () => db.close();
+  db.onversionchange = () => {
+    db.close();
+    onClose();
+  };
   const key = await dataKey(db);
   return new Vault(db, key);
 }
@@ -114,9 +131,5 @@ class Vault {
     } catch {
       return '';
     }
-  }
-
-  close() {
-    this.db.close();
   }
 }

@@ -388,6 +388,18 @@ mod tests {
     }
 
     #[test]
+    fn the_published_declarations_list_every_drop_reason() {
+        let declarations = include_str!("../js/consentry.d.ts");
+        for reason in consentry_core::DropReason::ALL {
+            let line = format!("| '{}'", reason.as_str());
+            assert!(
+                declarations.contains(&line),
+                "js/consentry.d.ts lacks `{line}`"
+            );
+        }
+    }
+
+    #[test]
     fn the_javascript_host_numbers_inputs_the_same_way() {
         let host = include_str!("../js/inputs.js");
         for input in Input::ALL {

@@ -55,9 +55,23 @@ pub fn encode_output(output: Output) -> String {
 pub const MAX_INPUT_CHARS: u64 = 65_537;
 
 /// What the host needs, as JSON: `{batchUrl, storage, storagePrefix, debug, pageId,
-/// maxInputChars}`.
+/// maxInputChars, scope, sendTimeoutMs}`. The scope names this configuration (its endpoint and
+/// API key) in the names of the tabs' channel and locks and of stored queues, so two
+/// configurations sharing a storage prefix never take each other's events.
 pub(crate) fn host_config(core: &Consentry) -> String {
     let config = core.config();
+    let mut scope = [0u8; 16];
+    for (i, byte) in scope_hash(&config.endpoint.batch_url(), &config.api_key)
+        .to_be_bytes()
+        .into_iter()
+        .enumerate()
+    {
+        for (j, digit) in [byte >> 4, byte & 0x0f].into_iter().enumerate() {
+            if let Some(slot) = scope.get_mut(i * 2 + j) {
+                *slot = b"0123456789abcdef"[usize::from(digit)];
+            }
+        }
+    }
     let mut out = String::new();
     let mut object = json::ObjectWriter::new(&mut out);
     object.str("batchUrl", &config.endpoint.batch_url());
@@ -72,8 +86,22 @@ pub(crate) fn host_config(core: &Consentry) -> String {
     object.bool("debug", config.debug);
     object.str("pageId", &core.peer_id().to_hex());
     object.u64("maxInputChars", MAX_INPUT_CHARS);
+    object.str("scope", core::str::from_utf8(&scope).unwrap_or_default());
+    object.u64(
+        "sendTimeoutMs",
+        consentry_core::machine::SEND_TIMEOUT.as_millis(),
+    );
     object.finish();
     out
+}
+
+/// FNV-1a over the batch URL, a newline and the API key: a name, not a secret.
+fn scope_hash(batch_url: &str, api_key: &str) -> u64 {
+    let mut hash = 0xcbf2_9ce4_8422_2325u64;
+    for byte in batch_url.bytes().chain([b'\n']).chain(api_key.bytes()) {
+        hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
 }
 
 /// Writes the host's name of a storage document: `c`, `i`, or `q` and the slot digit.

@@ -180,7 +180,7 @@ fn hostile_input_is_dropped_with_a_reason_and_never_throws() {
         );
     }
     assert_eq!(call(&mut sdk, Input::Identify, 0.0, &[]), None);
-    for kind in [21, 99, 255] {
+    for kind in [26, 99, 255] {
         assert_eq!(sdk.input(kind, T0, 0.0, None, None, None, None, None), None);
     }
     call(
@@ -302,15 +302,30 @@ fn only_page_hide_sends_with_keepalive_and_it_persists() {
 #[wasm_bindgen_test]
 fn the_host_config_says_where_and_how_to_store() {
     let mut sdk = sdk();
-    let config = call(&mut sdk, Input::HostConfig, 0.0, &[]).unwrap();
+    let answer = call(&mut sdk, Input::HostConfig, 0.0, &[]).unwrap();
     assert!(
-        config.starts_with(
+        answer.starts_with(
             r#"{"batchUrl":"https://collect.example.com/v1/batch","storage":"local","storagePrefix":"consentry","debug":false,"pageId":""#
         ),
-        "{config}"
+        "{answer}"
     );
-    assert!(config.ends_with(r#"","maxInputChars":65537}"#), "{config}");
+    assert!(
+        answer.contains(r#"","maxInputChars":65537,"scope":""#),
+        "{answer}"
+    );
+    assert!(answer.ends_with(r#"","sendTimeoutMs":30000}"#), "{answer}");
+    // The scope names the endpoint and key: another key, another scope.
+    let scope = |config: &str| config.split("\"scope\":\"").nth(1).unwrap()[..16].to_owned();
+    let other = Sdk::new(
+        &config("https://collect.example.com").replace("pk_test", "pk_other"),
+        &SEED,
+        T0,
+    )
+    .unwrap();
+    let mut other = started(other);
+    let other_config = call(&mut other, Input::HostConfig, 0.0, &[]).unwrap();
+    assert_ne!(scope(&answer), scope(&other_config));
     // The page id is 16 hex digits, drawn from the instance's seed.
-    let page_id = &config.split("\"pageId\":\"").nth(1).unwrap()[..16];
+    let page_id = &answer.split("\"pageId\":\"").nth(1).unwrap()[..16];
     assert!(page_id.bytes().all(|b| b.is_ascii_hexdigit()), "{page_id}");
 }

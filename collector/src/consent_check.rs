@@ -74,7 +74,7 @@ mod tests {
     fn record(consented: bool) -> ConsentRecord {
         ConsentRecord {
             consented,
-            timestamp_unixtime_ms: 1,
+            timestamp_unixtime_ms: Some(1),
             document: None,
             location: None,
             hardware_id: None,

@@ -212,16 +212,15 @@ fn consent_state(at: &str, state: &ConsentState) -> Result<(), ValidationError> 
 }
 
 fn consent_record(at: &str, record: &ConsentRecord) -> Result<(), ValidationError> {
-    unixtime(
-        &format!("{at}.timestamp_unixtime_ms"),
-        record.timestamp_unixtime_ms,
-    )?;
+    if let Some(timestamp) = record.timestamp_unixtime_ms {
+        unixtime(&format!("{at}.timestamp_unixtime_ms"), timestamp)?;
+    }
     for (name, value) in [
         ("document", &record.document),
         ("location", &record.location),
         ("hardware_id", &record.hardware_id),
     ] {
-        if let Some(value) = value {
+        if let Some(Some(value)) = value {
             chars(&format!("{at}.{name}"), value, 0, 256)?;
         }
     }

@@ -71,23 +71,37 @@ pub struct Ccpa {
     pub data_sale_opt_out: Option<ConsentRecord>,
 }
 
-/// One recorded choice.
+/// One recorded choice. A batch's consent state carries only `consented` and `source`; a
+/// consent change event carries the whole record (schema v1).
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConsentRecord {
     /// Granted (or, for the CCPA record, opted out).
     pub consented: bool,
     /// When the choice was recorded.
-    pub timestamp_unixtime_ms: u64,
-    /// The notice version the visitor saw.
-    #[serde(deserialize_with = "nullable")]
-    pub document: Option<String>,
-    /// Where the choice was collected.
-    #[serde(deserialize_with = "nullable")]
-    pub location: Option<String>,
-    /// A device identifier, if the site records one.
-    #[serde(deserialize_with = "nullable")]
-    pub hardware_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp_unixtime_ms: Option<u64>,
+    /// The notice version the visitor saw: absent, `null`, or the text, kept as sent.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub document: Option<Option<String>>,
+    /// Where the choice was collected, likewise.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub location: Option<Option<String>>,
+    /// A device identifier, if the site records one, likewise.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub hardware_id: Option<Option<String>>,
     /// Who made the choice.
     pub source: ConsentSource,
 }
@@ -174,11 +188,6 @@ pub struct ConsentChange {
 /// An optional field that, when present, must hold a `T` (not `null`).
 fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
     T::deserialize(d).map(Some)
-}
-
-/// A required field whose value may be `null`.
-fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
-    Option::<T>::deserialize(d)
 }
 
 /// The event type, by the core's wire names.

@@ -89,13 +89,23 @@ impl ConsentRecord {
         self.consented == consented && self.context.document == context.document
     }
 
-    fn write(&self, out: &mut String) {
+    /// Writes the record with as much of it as `detail` allows.
+    fn write(&self, out: &mut String, detail: Detail) {
+        let full = match detail {
+            Detail::Summary => false,
+            Detail::MadeAfter(since) => self.timestamp > since,
+            Detail::Full | Detail::Stored => true,
+        };
         let mut record = ObjectWriter::new(out);
         record.bool("consented", self.consented);
-        record.u64("timestamp_unixtime_ms", self.timestamp.as_unix_ms());
-        record.opt_str("document", self.context.document.as_deref());
-        record.opt_str("location", self.context.location.as_deref());
-        record.opt_str("hardware_id", self.context.hardware_id.as_deref());
+        if full {
+            record.u64("timestamp_unixtime_ms", self.timestamp.as_unix_ms());
+            record.opt_str("document", self.context.document.as_deref());
+            record.opt_str("location", self.context.location.as_deref());
+            if detail != Detail::Stored {
+                record.opt_str("hardware_id", self.context.hardware_id.as_deref());
+            }
+        }
         record.str("source", self.context.source.as_str());
         record.finish();
     }
@@ -113,6 +123,8 @@ impl ConsentRecord {
         Some(ConsentRecord {
             consented: value.get("consented")?.as_bool()?,
             timestamp: Timestamp::from_unix_ms(value.get("timestamp_unixtime_ms")?.as_u64()?),
+            // Stored records never carry one (`Detail::Stored`); read one if an older version
+            // wrote it, so the choice survives.
             context: ConsentContext {
                 document: text("document")?,
                 location: text("location")?,
@@ -121,6 +133,23 @@ impl ConsentRecord {
             },
         })
     }
+}
+
+/// How much of each record a written consent state carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Detail {
+    /// `consented` and `source` only: what a batch needs for the endpoint's re-check, and
+    /// nothing that stays the same across batches, page loads and rotations of the identity.
+    Summary,
+    /// Whole records (time, notice, location, hardware id) for choices made after this time;
+    /// earlier ones as a summary. A consent change carries records made under the identity it
+    /// is sent with, never ones that would link it to an identity before the last rotation.
+    MadeAfter(Timestamp),
+    /// Whole records, for the page itself.
+    Full,
+    /// What storage keeps of the choices: no essential purposes (they are configuration) and no
+    /// hardware id (the consent record is kept in plain text, so no device id goes into it).
+    Stored,
 }
 
 /// A choice the site asks to record, refused as a whole.
@@ -188,17 +217,14 @@ pub struct ConsentState {
     /// Indexed by catalog index; essential purposes are never recorded.
     records: Vec<Option<ConsentRecord>>,
     ccpa_opt_out: Option<ConsentRecord>,
-    /// When the essential purposes took effect (the SDK's start), for their wire records.
-    essential_since: Timestamp,
 }
 
 impl ConsentState {
     /// Nothing chosen yet: only the essential purposes of a catalog of `purposes` are granted.
-    pub fn new(purposes: usize, essential_since: Timestamp) -> Self {
+    pub fn new(purposes: usize) -> Self {
         ConsentState {
             records: vec![None; purposes],
             ccpa_opt_out: None,
-            essential_since,
         }
     }
 
@@ -289,58 +315,38 @@ impl ConsentState {
         true
     }
 
-    /// Writes the state in the wire format's `consent_state` shape: essential purposes (source
-    /// `default`) and every recorded purpose under `gdpr`, the opt-out under `ccpa`.
-    pub fn write_wire(&self, catalog: &PurposeCatalog, out: &mut String) {
-        self.write(catalog, out, true);
-    }
-
-    /// Writes the recorded choices only, for storage: essential purposes are configuration.
-    pub fn write_stored(&self, catalog: &PurposeCatalog, out: &mut String) {
-        self.write(catalog, out, false);
-    }
-
-    fn write(&self, catalog: &PurposeCatalog, out: &mut String, with_essential: bool) {
+    /// Writes the state in the wire format's `consent_state` shape, with `detail` (storage
+    /// takes [`Detail::Stored`]): essential purposes (source `default`, never a time: they are
+    /// configuration, not a choice) and every recorded purpose under `gdpr`, the opt-out under
+    /// `ccpa`.
+    pub fn write_wire(&self, catalog: &PurposeCatalog, out: &mut String, detail: Detail) {
         let mut state = ObjectWriter::new(out);
         let gdpr_out = state.key("gdpr");
         let mut gdpr = ObjectWriter::new(gdpr_out);
         for (index, purpose) in catalog.names_of(catalog.all()).enumerate() {
-            let essential = catalog.essential().contains(index);
-            if essential && with_essential {
-                let record = ConsentRecord {
-                    consented: true,
-                    timestamp: self.essential_since,
-                    context: ConsentContext {
-                        document: None,
-                        location: None,
-                        hardware_id: None,
-                        source: ConsentSource::Default,
-                    },
-                };
-                record.write(gdpr.key(purpose.as_str()));
-            } else if let (false, Some(record)) = (essential, self.record(index)) {
-                record.write(gdpr.key(purpose.as_str()));
+            if catalog.essential().contains(index) {
+                if detail != Detail::Stored {
+                    gdpr.raw(purpose.as_str(), r#"{"consented":true,"source":"default"}"#);
+                }
+            } else if let Some(record) = self.record(index) {
+                record.write(gdpr.key(purpose.as_str()), detail);
             }
         }
         gdpr.finish();
         if let Some(record) = &self.ccpa_opt_out {
             let ccpa_out = state.key("ccpa");
             let mut ccpa = ObjectWriter::new(ccpa_out);
-            record.write(ccpa.key("data_sale_opt_out"));
+            record.write(ccpa.key("data_sale_opt_out"), detail);
             ccpa.finish();
         }
         state.finish();
     }
 
-    /// Reads stored choices (the shape [`ConsentState::write_stored`] writes). Purposes the
+    /// Reads stored choices (the shape [`Detail::Stored`] writes). Purposes the
     /// catalog no longer declares, essential purposes and malformed records are skipped; `None`
     /// when the value is not a consent state at all.
-    pub fn read_stored(
-        value: &Value,
-        catalog: &PurposeCatalog,
-        essential_since: Timestamp,
-    ) -> Option<ConsentState> {
-        let mut state = ConsentState::new(catalog.len(), essential_since);
+    pub fn read_stored(value: &Value, catalog: &PurposeCatalog) -> Option<ConsentState> {
+        let mut state = ConsentState::new(catalog.len());
         for (name, record) in value.get("gdpr")?.as_object()? {
             let Some(index) = catalog.index_of(name) else {
                 continue;
@@ -402,7 +408,7 @@ mod tests {
     #[test]
     fn everything_but_essential_is_denied_until_chosen() {
         let catalog = catalog();
-        let state = ConsentState::new(catalog.len(), Timestamp::ZERO);
+        let state = ConsentState::new(catalog.len());
         assert_eq!(state.granted(&catalog), catalog.essential());
         assert!(!state.has_choices());
     }
@@ -410,7 +416,7 @@ mod tests {
     #[test]
     fn the_same_choice_twice_is_not_a_change_but_a_new_notice_is() {
         let catalog = catalog();
-        let mut state = ConsentState::new(catalog.len(), Timestamp::ZERO);
+        let mut state = ConsentState::new(catalog.len());
         let t = Timestamp::from_unix_ms(10);
         assert!(state.apply(&[(1, true)], &banner("v1"), t));
         assert!(!state.apply(&[(1, true)], &banner("v1"), Timestamp::from_unix_ms(20)));
@@ -424,7 +430,7 @@ mod tests {
     #[test]
     fn ccpa_opt_out_denies_sale_purposes_only() {
         let catalog = catalog();
-        let mut state = ConsentState::new(catalog.len(), Timestamp::ZERO);
+        let mut state = ConsentState::new(catalog.len());
         state.apply(&[(1, true), (2, true)], &banner("v1"), Timestamp::ZERO);
         assert_eq!(state.granted(&catalog), catalog.all());
         assert!(state.apply_ccpa(true, &banner("v1"), Timestamp::ZERO));
@@ -440,29 +446,57 @@ mod tests {
     #[test]
     fn wire_form_lists_essential_purposes_and_stored_form_does_not() {
         let catalog = catalog();
-        let mut state = ConsentState::new(catalog.len(), Timestamp::from_unix_ms(5));
+        let mut state = ConsentState::new(catalog.len());
         state.apply(&[(2, false)], &banner("v1"), Timestamp::from_unix_ms(7));
         state.apply_ccpa(true, &ConsentContext::user(), Timestamp::from_unix_ms(8));
-        let mut wire = String::new();
-        state.write_wire(&catalog, &mut wire);
+        let write = |detail| {
+            let mut out = String::new();
+            state.write_wire(&catalog, &mut out, detail);
+            out
+        };
         assert_eq!(
-            wire,
+            write(Detail::Full),
             concat!(
-                r#"{"gdpr":{"necessary":{"consented":true,"timestamp_unixtime_ms":5,"document":null,"location":null,"hardware_id":null,"source":"default"},"#,
+                r#"{"gdpr":{"necessary":{"consented":true,"source":"default"},"#,
                 r#""advertising":{"consented":false,"timestamp_unixtime_ms":7,"document":"v1","location":"banner","hardware_id":null,"source":"user"}},"#,
                 r#""ccpa":{"data_sale_opt_out":{"consented":true,"timestamp_unixtime_ms":8,"document":null,"location":null,"hardware_id":null,"source":"user"}}}"#
             )
         );
-        let mut stored = String::new();
-        state.write_stored(&catalog, &mut stored);
+        assert_eq!(
+            write(Detail::Summary),
+            concat!(
+                r#"{"gdpr":{"necessary":{"consented":true,"source":"default"},"#,
+                r#""advertising":{"consented":false,"source":"user"}},"#,
+                r#""ccpa":{"data_sale_opt_out":{"consented":true,"source":"user"}}}"#
+            )
+        );
+        // Records made at or before the last rotation are summaries; later ones whole.
+        assert_eq!(
+            write(Detail::MadeAfter(Timestamp::from_unix_ms(7))),
+            concat!(
+                r#"{"gdpr":{"necessary":{"consented":true,"source":"default"},"#,
+                r#""advertising":{"consented":false,"source":"user"}},"#,
+                r#""ccpa":{"data_sale_opt_out":{"consented":true,"timestamp_unixtime_ms":8,"document":null,"location":null,"hardware_id":null,"source":"user"}}}"#
+            )
+        );
+        let stored = write(Detail::Stored);
         assert!(!stored.contains("necessary"));
-        let back = ConsentState::read_stored(
-            &parse(&stored, 8).unwrap(),
-            &catalog,
-            Timestamp::from_unix_ms(5),
-        )
-        .unwrap();
+        assert!(!stored.contains("hardware_id"));
+        let back = ConsentState::read_stored(&parse(&stored, 8).unwrap(), &catalog).unwrap();
         assert_eq!(back, state);
+        // A hardware id is kept in memory and sent, never stored.
+        let mut with_device = state.clone();
+        let device = ConsentContext {
+            hardware_id: Some("IDFA-1".into()),
+            ..banner("v2")
+        };
+        with_device.apply(&[(1, true)], &device, Timestamp::from_unix_ms(9));
+        let mut full = String::new();
+        with_device.write_wire(&catalog, &mut full, Detail::Full);
+        assert!(full.contains("IDFA-1"));
+        let mut kept = String::new();
+        with_device.write_wire(&catalog, &mut kept, Detail::Stored);
+        assert!(!kept.contains("IDFA-1"));
     }
 
     #[test]
@@ -472,15 +506,11 @@ mod tests {
             "gone":{"consented":true,"timestamp_unixtime_ms":1,"document":null,"location":null,"hardware_id":null,"source":"user"},
             "analytics":{"consented":"yes"},
             "advertising":{"consented":true,"timestamp_unixtime_ms":1,"document":null,"location":null,"hardware_id":null,"source":"user"}}}"#;
-        let state =
-            ConsentState::read_stored(&parse(text, 8).unwrap(), &catalog, Timestamp::ZERO).unwrap();
+        let state = ConsentState::read_stored(&parse(text, 8).unwrap(), &catalog).unwrap();
         assert_eq!(
             state.granted(&catalog),
             catalog.essential().union(PurposeSet::only(2))
         );
-        assert!(
-            ConsentState::read_stored(&parse("[]", 8).unwrap(), &catalog, Timestamp::ZERO)
-                .is_none()
-        );
+        assert!(ConsentState::read_stored(&parse("[]", 8).unwrap(), &catalog).is_none());
     }
 }

@@ -93,9 +93,9 @@ drop_reasons! {
     InvalidUserId => "invalid_user_id",
     /// The options argument could not be read (a getter threw, a cycle).
     InvalidOptions => "invalid_options",
-    /// An identify call before the visitor recorded any choice: no identifier is attached to
-    /// an event or kept before one.
-    AwaitingChoice => "awaiting_choice",
+    /// An identify call while the visitor grants no non-essential purpose (before any choice,
+    /// or after "reject all"): no identifier is attached to an event or kept then.
+    IdentityDenied => "identity_denied",
     /// A purpose the queued event needs was withdrawn before it was sent.
     Purged => "purged",
     /// The queue was full; the oldest event made room.
@@ -121,9 +121,11 @@ pub struct QueuedEvent {
     pub captured_at: Timestamp,
     /// How many attempts the endpoint answered with a retryable status.
     pub attempts: u32,
-    /// The anonymous id it carries; `None` when captured before the visitor's first choice
-    /// (such events are sent from memory and never stored).
+    /// The anonymous id it carries; `None` while the visitor grants no non-essential purpose.
     pub anonymous_id: Option<AnonymousId>,
+    /// Whether it may be stored: not when captured before the visitor's first choice (it is
+    /// sent from memory only).
+    pub durable: bool,
     /// The event as a wire-format JSON object.
     pub wire: String,
 }

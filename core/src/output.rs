@@ -92,7 +92,8 @@ pub enum Persistence {
     /// Only the consent record: no encrypted store (no IndexedDB or WebCrypto), and identity
     /// and events are never written in plain text.
     ConsentOnly,
-    /// Nothing (storage denied, or `storage: 'memory'`).
+    /// Nothing: the browser denies storage altogether. (With `storage: 'memory'` the site chose
+    /// this; the shell keeps the documents in memory and says nothing.)
     Nothing,
 }
 

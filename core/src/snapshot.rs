@@ -56,18 +56,14 @@ fn read_document(text: &str) -> Option<Value> {
 /// Writes the consent document.
 pub fn encode_consent(state: &ConsentState, catalog: &PurposeCatalog) -> String {
     let mut out = String::from("{\"v\":1,\"state\":");
-    state.write_stored(catalog, &mut out);
+    state.write_wire(catalog, &mut out, crate::consent::Detail::Stored);
     out.push('}');
     out
 }
 
 /// Reads the consent document.
-pub fn decode_consent(
-    text: &str,
-    catalog: &PurposeCatalog,
-    essential_since: Timestamp,
-) -> Option<ConsentState> {
-    ConsentState::read_stored(read_document(text)?.get("state")?, catalog, essential_since)
+pub fn decode_consent(text: &str, catalog: &PurposeCatalog) -> Option<ConsentState> {
+    ConsentState::read_stored(read_document(text)?.get("state")?, catalog)
 }
 
 /// The stored identity.
@@ -201,6 +197,7 @@ fn decode_entry(entry: &Value, catalog: &PurposeCatalog) -> Option<QueuedEvent> 
         captured_at,
         attempts,
         anonymous_id,
+        durable: true,
         wire,
     })
 }
@@ -227,6 +224,7 @@ mod tests {
             anonymous_id: Some(AnonymousId(
                 Uuid::parse("00000000-0000-4000-8000-000000000000").unwrap(),
             )),
+            durable: true,
             wire: alloc::format!(
                 r#"{{"id":"{}","type":"track","name":"e{n}","timestamp_unixtime_ms":{},"purposes":["analytics"],"anonymous_id":"00000000-0000-4000-8000-000000000000","properties":{{"n":{n}}}}}"#,
                 id.to_hyphenated(),
@@ -275,11 +273,7 @@ mod tests {
         ] {
             assert_eq!(decode_queue(text, &catalog), None, "{text:?}");
             assert_eq!(decode_identity(text), None, "{text:?}");
-            assert_eq!(
-                decode_consent(text, &catalog, Timestamp::ZERO),
-                None,
-                "{text:?}"
-            );
+            assert_eq!(decode_consent(text, &catalog), None, "{text:?}");
         }
         let good = event(1);
         let text = alloc::format!(
@@ -301,14 +295,14 @@ mod tests {
         };
         assert_eq!(decode_identity(&encode_identity(&identity)), Some(identity));
         let catalog = catalog();
-        let mut state = ConsentState::new(catalog.len(), Timestamp::ZERO);
+        let mut state = ConsentState::new(catalog.len());
         state.apply(
             &[(1, true)],
             &ConsentContext::user(),
             Timestamp::from_unix_ms(3),
         );
         assert_eq!(
-            decode_consent(&encode_consent(&state, &catalog), &catalog, Timestamp::ZERO),
+            decode_consent(&encode_consent(&state, &catalog), &catalog),
             Some(state)
         );
     }

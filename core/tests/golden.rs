@@ -5,7 +5,7 @@
 
 mod support;
 
-use consentry_core::consent::{ConsentContext, ConsentSource, ConsentState};
+use consentry_core::consent::{ConsentContext, ConsentSource, ConsentState, Detail};
 use consentry_core::id::{AnonymousId, BatchId, EventId, Uuid};
 use consentry_core::wire::{begin_batch, encode_event, finish_batch, push_event, EventFields};
 use consentry_core::{Config, EventKind, PageInfo, Timestamp, Transmission};
@@ -34,12 +34,15 @@ fn the_core_writes_the_golden_batch() {
         hardware_id: None,
         source: ConsentSource::User,
     };
-    let mut state = ConsentState::new(catalog.len(), t(1_763_800_000_000));
+    // The consent change carries whole records; the batch a summary of the state in force.
+    let mut state = ConsentState::new(catalog.len());
     let mut previous = String::new();
-    state.write_wire(catalog, &mut previous);
+    state.write_wire(catalog, &mut previous, Detail::MadeAfter(Timestamp::ZERO));
     state.apply(&[(1, true), (2, false)], &banner, t(1_763_800_001_000));
     let mut current = String::new();
-    state.write_wire(catalog, &mut current);
+    state.write_wire(catalog, &mut current, Detail::MadeAfter(Timestamp::ZERO));
+    let mut summary = String::new();
+    state.write_wire(catalog, &mut summary, Detail::Summary);
 
     let analytics = catalog.set_of(["analytics"]).unwrap();
     let base = |id: &str, kind, name, at| EventFields {
@@ -100,7 +103,7 @@ fn the_core_writes_the_golden_batch() {
         },
     ];
     let batch_id = BatchId(uuid("3f1c2a9e-7b4d-4e8a-9c2f-5d6e7f809a1b"));
-    let mut body = begin_batch(batch_id, t(1_763_800_005_000), "pk_demo", &current, 4096);
+    let mut body = begin_batch(batch_id, t(1_763_800_005_000), "pk_demo", &summary, 4096);
     for (i, fields) in events.iter().enumerate() {
         push_event(&mut body, &encode_event(fields, catalog), i == 0);
     }
@@ -132,7 +135,7 @@ fn the_core_writes_the_golden_batch_from_before_a_choice() {
     let catalog = &config.policy.catalog;
     let t = Timestamp::from_unix_ms;
     let mut state = String::new();
-    ConsentState::new(catalog.len(), t(1_763_800_000_000)).write_wire(catalog, &mut state);
+    ConsentState::new(catalog.len()).write_wire(catalog, &mut state, Detail::Summary);
     let event = EventFields {
         id: EventId(uuid("5b6c7d8e-9f0a-4b1c-8d2e-3f4a5b6c7d8e")),
         kind: EventKind::Track,

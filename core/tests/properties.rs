@@ -483,9 +483,9 @@ proptest! {
         let config = Config::from_json(CONFIG).unwrap();
         let catalog = &config.policy.catalog;
 
-        if let Some(state) = snapshot::decode_consent(&text, catalog, Timestamp::ZERO) {
+        if let Some(state) = snapshot::decode_consent(&text, catalog) {
             let again = snapshot::encode_consent(&state, catalog);
-            prop_assert_eq!(snapshot::decode_consent(&again, catalog, Timestamp::ZERO), Some(state));
+            prop_assert_eq!(snapshot::decode_consent(&again, catalog), Some(state));
         }
         if let Some(identity) = snapshot::decode_identity(&text) {
             let again = snapshot::encode_identity(&identity);

@@ -736,7 +736,7 @@ fn before_any_choice_essential_events_go_out_from_memory_without_an_identifier()
                 purposes: Some(&["necessary"]),
             }
         ),
-        Err(DropReason::AwaitingChoice)
+        Err(DropReason::IdentityDenied)
     );
     h.drain();
     h.hide();
@@ -831,4 +831,53 @@ fn a_withdrawal_made_before_the_sdk_started_purges_what_was_restored_first() {
         }
         assert!(page2.dropped(DropReason::Purged) >= 1);
     }
+}
+
+#[test]
+fn removing_the_consent_record_in_another_tab_removes_the_stored_queue_too() {
+    let mut h = granted_analytics();
+    h.sdk.handle_network(h.now, false);
+    h.track("a").unwrap();
+    h.advance(1_500);
+    assert!(h.storage.contains_key(&StorageKey::Queue(0)));
+    h.sdk.handle_consent_sync(h.now, None, &FRESH);
+    h.drain();
+    assert!(
+        !h.storage.keys().any(|k| matches!(k, StorageKey::Queue(_))),
+        "the purged events must not stay behind for another page to adopt: {:?}",
+        h.storage.keys()
+    );
+    h.hide();
+    assert!(!h.storage.keys().any(|k| matches!(k, StorageKey::Queue(_))));
+}
+
+#[test]
+fn after_reject_all_no_event_carries_an_identifier_and_identify_is_refused() {
+    let mut h = Harness::new(CONFIG);
+    h.consent(&[("analytics", false), ("advertising", false)]);
+    h.track_with("help_opened", None, Some(&["necessary"]))
+        .unwrap();
+    assert_eq!(
+        h.sdk.handle_identify(
+            h.now,
+            "user-1",
+            EventInput {
+                properties: None,
+                purposes: Some(&["necessary"]),
+            }
+        ),
+        Err(DropReason::IdentityDenied)
+    );
+    h.drain();
+    h.flush();
+    while !h.pending.is_empty() {
+        h.ok();
+    }
+    for sent in &h.sent {
+        for event in sent.body["events"].as_array().unwrap() {
+            assert!(event.get("anonymous_id").is_none(), "{event}");
+            assert!(event.get("user_id").is_none(), "{event}");
+        }
+    }
+    assert_eq!(h.sent_names(), ["consent_change", "help_opened"]);
 }

@@ -394,3 +394,74 @@ fn a_flush_before_the_role_is_known_waits_for_it() {
     assert!(site.tab(0).sdk.is_idle());
     site.assert_exactly_once();
 }
+
+/// A follower that freezes keeps what it handed over: the leader's answer settles it, and
+/// nothing is handed over twice.
+#[test]
+fn a_follower_that_freezes_keeps_its_relayed_batch_until_the_answer() {
+    let mut site = Site::new(2, Coordination::Locks);
+    for (n, r) in [(0, Role::Leader), (1, Role::Follower)] {
+        let tab = site.tab(n);
+        tab.sdk.handle_role(tab.now, r);
+        tab.drain();
+    }
+    site.pump();
+    site.consent(0, &[("analytics", true)]);
+    site.answer(0, status(200));
+    site.track(1, "relayed");
+    site.tab(1).flush();
+    site.pump();
+    assert_eq!(site.tab(0).pending.len(), 1, "the leader sends it");
+    let tab = site.tab(1);
+    tab.sdk.handle_role(tab.now, Role::Undecided);
+    tab.drain();
+    site.pump();
+    assert_eq!(
+        site.tab(1).sdk.in_flight(),
+        1,
+        "still handed over, not taken back"
+    );
+    site.answer(0, status(200));
+    let tab = site.tab(1);
+    tab.sdk.handle_role(tab.now, Role::Follower);
+    tab.drain();
+    site.settle();
+    site.assert_exactly_once();
+}
+
+/// A departed follower's stored queue is not adopted while the batch it handed over is still
+/// in flight at the leader, nor thrown away: when that send fails (and no one is left to retry
+/// it), the next look adopts the queue and every event still arrives once.
+#[test]
+fn the_leader_does_not_adopt_what_a_departed_follower_handed_it_and_is_still_in_flight() {
+    let mut site = Site::new(2, Coordination::Locks);
+    for (n, r) in [(0, Role::Leader), (1, Role::Follower)] {
+        let tab = site.tab(n);
+        tab.sdk.handle_role(tab.now, r);
+        tab.drain();
+    }
+    site.pump();
+    site.consent(0, &[("analytics", true)]);
+    site.answer(0, status(200));
+    for e in 0..3 {
+        site.track(1, &format!("f{e}"));
+    }
+    site.tab(1).flush();
+    site.pump();
+    assert_eq!(site.tab(0).pending.len(), 1);
+    site.close(1);
+    site.offer_queues(0);
+    assert_eq!(
+        site.tab(0).sdk.stats().restored,
+        0,
+        "not while the relay is in flight"
+    );
+    site.answer(0, status(500));
+    site.offer_queues(0);
+    assert!(
+        site.tab(0).sdk.stats().restored > 0,
+        "adopted once the relay failed"
+    );
+    site.settle();
+    site.assert_exactly_once();
+}

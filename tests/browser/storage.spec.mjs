@@ -43,7 +43,7 @@ test('before a choice nothing is stored anywhere, and essential events go out wi
   expect(help.user_id).toBeUndefined();
   expect(recorder().events.map((e) => e.name)).toEqual(['help_opened']);
   const dropped = await page.evaluate(() => cx.stats().dropped);
-  expect(dropped).toMatchObject({ consent_denied: 2, awaiting_choice: 1 });
+  expect(dropped).toMatchObject({ consent_denied: 2, identity_denied: 1 });
 });
 
 test('after a choice: the consent record readable, every event and identifier sealed under a key no script can read', async ({ page, context }) => {

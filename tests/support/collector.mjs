@@ -2,7 +2,7 @@
 // counters, fault injection and reset. Tests assert on what the collector recorded.
 
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,18 +10,15 @@ import { request } from './http.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
-/** The collector binary cargo built (release preferred, debug otherwise). */
+/** The collector binary cargo built last (release or debug): an older build of the other
+ * profile must not stand in for the code under test. */
 export function collectorBinary() {
-  for (const profile of ['release', 'debug']) {
-    const path = join(root, 'target', profile, 'consentry-collector');
-    try {
-      readFileSync(path);
-      return path;
-    } catch {
-      // try the next profile
-    }
-  }
-  throw new Error('consentry-collector is not built: run `cargo build -p consentry-collector`');
+  const built = ['release', 'debug']
+    .map((profile) => join(root, 'target', profile, 'consentry-collector'))
+    .filter((path) => existsSync(path))
+    .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
+  if (!built.length) throw new Error('consentry-collector is not built: run `cargo build -p consentry-collector`');
+  return built[0];
 }
 
 /**

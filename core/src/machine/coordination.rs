@@ -196,9 +196,10 @@ impl Consentry {
         true
     }
 
-    /// Whether a relayed event with this id was delivered lately by this page.
-    pub(super) fn relayed_and_delivered(&self, id: crate::EventId) -> bool {
-        self.relays.was_delivered(id)
+    /// Whether an event with this id was relayed here by another tab and is in flight or was
+    /// delivered lately: a queue that tab left must not bring it back.
+    pub(super) fn relayed_here(&self, id: crate::EventId) -> bool {
+        self.relays.was_delivered(id) || self.relays.carries(id)
     }
 
     fn broadcast(&mut self, message: Message) {
@@ -225,7 +226,9 @@ impl Consentry {
         }
         let previous = self.role;
         self.role = role;
-        if previous == Role::Follower {
+        // A follower that freezes (undecided) keeps what it handed over: the leader may well
+        // send it and answer, and handing it on would send it twice.
+        if previous == Role::Follower && role != Role::Undecided {
             self.hand_over_to_new_leader(now);
         }
         match role {
@@ -255,9 +258,6 @@ impl Consentry {
             return;
         };
         let batch_id = batch.batch_id;
-        if self.relays.holds(batch_id) {
-            return;
-        }
         let answer = |outcome| Message::Answer {
             to: from,
             batch_id,

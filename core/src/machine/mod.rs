@@ -16,7 +16,7 @@
 //! - `admitted + restored = delivered + dropped after admission + queued + in flight`.
 
 use crate::config::Config;
-use crate::consent::{check_context, ConsentContext, ConsentError, ConsentState};
+use crate::consent::{check_context, ConsentContext, ConsentError, ConsentState, Detail};
 use crate::endpoint::Endpoint;
 use crate::event::{DropReason, EventKind, QueuedEvent};
 use crate::id::{AnonymousId, BatchId, Entropy, EventId, Rng};
@@ -84,6 +84,9 @@ pub struct Consentry {
     persist_deadline: Option<Timestamp>,
     /// How many queue slots are stored (slot `n` holds the `n`-th identity's unsent events).
     stored_slots: u8,
+    /// When the current anonymous id took over from the one before (a rotation); consent
+    /// records made until then are never sent in whole with it.
+    identity_since: Timestamp,
     snapshot_budget: usize,
     /// What the shell can keep across page loads.
     persistence: Persistence,
@@ -116,7 +119,7 @@ impl Consentry {
     /// the calls the page made while the SDK was loading, then start.
     pub fn new(config: Config, now: Timestamp, seed: Entropy) -> Self {
         let mut rng = Rng::from_entropy(&seed);
-        let consent = ConsentState::new(config.policy.catalog.len(), now);
+        let consent = ConsentState::new(config.policy.catalog.len());
         let granted = consent.granted(&config.policy.catalog);
         let me = PeerId(rng.next_u64());
         Consentry {
@@ -142,6 +145,7 @@ impl Consentry {
             started: false,
             persist_deadline: None,
             stored_slots: 0,
+            identity_since: Timestamp::ZERO,
             snapshot_budget: MAX_SNAPSHOT_BYTES,
             persistence: Persistence::Everything,
             outputs: Vec::new(),
@@ -220,7 +224,7 @@ impl Consentry {
             "false"
         });
         out.push_str(",\"state\":");
-        self.consent.write_wire(catalog, &mut out);
+        self.consent.write_wire(catalog, &mut out, Detail::Full);
         out.push('}');
         out
     }
@@ -250,9 +254,9 @@ impl Consentry {
 
     /// Restores what an earlier page stored: the consent document, then the identity document.
     /// Call once, right after [`Consentry::new`], with the texts found in storage.
-    pub fn restore(&mut self, now: Timestamp, consent: Option<&str>, identity: Option<&str>) {
+    pub fn restore(&mut self, _now: Timestamp, consent: Option<&str>, identity: Option<&str>) {
         if let Some(text) = consent {
-            match snapshot::decode_consent(text, &self.config.policy.catalog, now) {
+            match snapshot::decode_consent(text, &self.config.policy.catalog) {
                 Some(state) => {
                     self.consent = state;
                     self.granted = self.consent.granted(&self.config.policy.catalog);
@@ -313,10 +317,14 @@ impl Consentry {
                 key: StorageKey::Queue(0),
             });
         }
+        if stored.events.iter().any(|e| self.relays.carries(e.id)) {
+            // Its page handed these over and the answer has not come: look again later.
+            return false;
+        }
         let mut adopted = Vec::with_capacity(stored.events.len());
         for event in stored.events {
             if self.holds(event.id)
-                || self.relayed_and_delivered(event.id)
+                || self.relayed_here(event.id)
                 || adopted.iter().any(|e: &QueuedEvent| e.id == event.id)
             {
                 continue;
@@ -344,11 +352,11 @@ impl Consentry {
     pub fn handle_consent_sync(&mut self, now: Timestamp, text: Option<&str>, fresh: &Entropy) {
         let catalog = &self.config.policy.catalog;
         let state = match text {
-            Some(text) => match snapshot::decode_consent(text, catalog, now) {
+            Some(text) => match snapshot::decode_consent(text, catalog) {
                 Some(state) => state,
                 None => return,
             },
-            None => ConsentState::new(catalog.len(), now),
+            None => ConsentState::new(catalog.len()),
         };
         if state == self.consent {
             return;
@@ -420,7 +428,7 @@ impl Consentry {
         fresh: &Entropy,
         apply: impl FnOnce(&mut ConsentState) -> bool,
     ) -> bool {
-        let previous = self.wire_consent();
+        let previous = self.wire_consent(Detail::MadeAfter(self.identity_since));
         let previous_granted = self.granted;
         if !apply(&mut self.consent) {
             return false;
@@ -522,22 +530,7 @@ impl Consentry {
                 counts_as_attempt,
             } => {
                 self.stats.retries += 1;
-                let mut retry = Vec::with_capacity(flight.events.len());
-                for mut event in flight.events {
-                    if counts_as_attempt {
-                        event.attempts = event.attempts.saturating_add(1);
-                        if event.attempts >= self.config.retry.max_attempts {
-                            self.drop_events(DropReason::RetriesExhausted, 1);
-                            continue;
-                        }
-                    }
-                    match self.still_sendable(now, &event) {
-                        Ok(()) => retry.push(event),
-                        Err(reason) => self.drop_events(reason, 1),
-                    }
-                }
-                self.queue.requeue_front(retry);
-                self.trim_overflow();
+                self.take_back(now, flight.events, counts_as_attempt);
                 let (policy, rng) = (&self.config.retry, &mut self.rng);
                 let delay = self
                     .delivery
@@ -552,15 +545,7 @@ impl Consentry {
                 self.notify(Notice::RetryScheduled { status, delay });
             }
             Verdict::Wait(wait) => {
-                let mut retry = Vec::with_capacity(flight.events.len());
-                for event in flight.events {
-                    match self.still_sendable(now, &event) {
-                        Ok(()) => retry.push(event),
-                        Err(reason) => self.drop_events(reason, 1),
-                    }
-                }
-                self.queue.requeue_front(retry);
-                self.trim_overflow();
+                self.take_back(now, flight.events, false);
                 self.delivery.wait(now, wait);
                 if !self.queue.is_empty() {
                     self.delivery.queue_refilled(now);
@@ -695,10 +680,10 @@ impl Consentry {
             .is_empty()
     }
 
-    fn wire_consent(&self) -> String {
+    fn wire_consent(&self, detail: Detail) -> String {
         let mut out = String::with_capacity(256);
         self.consent
-            .write_wire(&self.config.policy.catalog, &mut out);
+            .write_wire(&self.config.policy.catalog, &mut out, detail);
         out
     }
 
@@ -740,8 +725,8 @@ impl Consentry {
             .policy
             .required_purposes(kind, name, input.purposes)?;
         admit(required, self.granted)?;
-        if new_user_id.is_some() && !self.consent.has_choices() {
-            return Err(DropReason::AwaitingChoice);
+        if new_user_id.is_some() && !self.grants_non_essential() {
+            return Err(DropReason::IdentityDenied);
         }
         if let Some(properties) = input.properties {
             check_properties(properties)?;
@@ -774,6 +759,7 @@ impl Consentry {
                 captured_at: now,
                 attempts: 0,
                 anonymous_id,
+                durable: self.consent.has_choices(),
                 wire,
             },
         );
@@ -786,13 +772,34 @@ impl Consentry {
             self.delivery
                 .queue_started(now, self.config.batch.flush_interval);
         }
-        let storable = event.anonymous_id.is_some();
+        let storable = event.durable;
         self.queue.push(event);
         self.trim_overflow();
         if storable {
             self.schedule_persist(now);
         }
         self.maybe_send(now);
+    }
+
+    /// Puts the events of a failed attempt back at the front of the queue, each filtered again
+    /// (consent, age) and, when the attempt `counts`, one attempt closer to its limit.
+    fn take_back(&mut self, now: Timestamp, events: Vec<QueuedEvent>, counts: bool) {
+        let mut retry = Vec::with_capacity(events.len());
+        for mut event in events {
+            if counts {
+                event.attempts = event.attempts.saturating_add(1);
+                if event.attempts >= self.config.retry.max_attempts {
+                    self.drop_events(DropReason::RetriesExhausted, 1);
+                    continue;
+                }
+            }
+            match self.still_sendable(now, &event) {
+                Ok(()) => retry.push(event),
+                Err(reason) => self.drop_events(reason, 1),
+            }
+        }
+        self.queue.requeue_front(retry);
+        self.trim_overflow();
     }
 
     fn trim_overflow(&mut self) {
@@ -817,7 +824,7 @@ impl Consentry {
         }
         let local = previous.is_some();
         if let Some(previous) = previous {
-            self.record_consent_change(now, &previous);
+            self.record_consent_change(now, &previous, previous_granted);
         }
         let had_non_essential = !previous_granted
             .difference(self.config.policy.catalog.essential())
@@ -829,6 +836,7 @@ impl Consentry {
             self.rng.reseed(fresh);
             self.anonymous_id = AnonymousId(self.rng.uuid());
             self.user_id = None;
+            self.identity_since = now;
         }
         self.update_identity_storage();
         if local {
@@ -839,9 +847,20 @@ impl Consentry {
         self.maybe_send(now);
     }
 
-    fn record_consent_change(&mut self, now: Timestamp, previous: &str) {
-        let current = self.wire_consent();
+    /// Records the consent change event. It carries the anonymous id when the visitor had or
+    /// now has granted a non-essential purpose (a withdrawal carries the id it withdraws from),
+    /// and whole records only for choices made under that id.
+    fn record_consent_change(
+        &mut self,
+        now: Timestamp,
+        previous: &str,
+        previous_granted: PurposeSet,
+    ) {
+        let current = self.wire_consent(Detail::MadeAfter(self.identity_since));
         let essential = self.config.policy.catalog.essential();
+        let identified =
+            self.grants_non_essential() || !previous_granted.difference(essential).is_empty();
+        let anonymous_id = identified.then_some(self.anonymous_id);
         let id = EventId(self.rng.uuid());
         let wire = wire::encode_event(
             &EventFields {
@@ -850,7 +869,7 @@ impl Consentry {
                 name: EventKind::ConsentChange.as_str(),
                 timestamp: now,
                 purposes: essential,
-                anonymous_id: self.event_identity(),
+                anonymous_id,
                 user_id: self.user_id.as_deref(),
                 properties: None,
                 page: None,
@@ -865,16 +884,17 @@ impl Consentry {
                 purposes: essential,
                 captured_at: now,
                 attempts: 0,
-                anonymous_id: self.event_identity(),
+                anonymous_id,
+                durable: true,
                 wire,
             },
         );
     }
 
-    /// The anonymous id an event captured now carries: none before the visitor's first choice,
-    /// so nothing captured then can be linked to anything later.
+    /// The anonymous id an event captured now carries: only while the visitor grants a
+    /// non-essential purpose. Before any choice and after "reject all" nothing carries one.
     fn event_identity(&self) -> Option<AnonymousId> {
-        self.consent.has_choices().then_some(self.anonymous_id)
+        self.grants_non_essential().then_some(self.anonymous_id)
     }
 
     /// Drops every queued event that needs a withdrawn purpose and rewrites the stored queue now.
@@ -917,25 +937,22 @@ impl Consentry {
     }
 
     /// Writes everything not yet confirmed (in flight, then queued) that consent still covers,
-    /// one document per anonymous id (slot `n` for the `n`-th, oldest first), and removes the
-    /// slots no longer needed. Nothing is written before the visitor's first choice, and events
-    /// captured before it (which carry no id) are never written.
+    /// one document per anonymous id (slot `n` for the `n`-th, oldest first; events without an
+    /// id have one of their own), and removes the slots no longer needed. Nothing is written
+    /// while no choice is recorded (before the first one, or after another tab removed it), and
+    /// events captured before the first choice are never written.
     fn persist_queue(&mut self, now: Timestamp) {
         self.persist_deadline = None;
-        if !self.consent.has_choices() {
-            return;
-        }
         let granted = self.granted;
-        let mut groups: Vec<(AnonymousId, Vec<&QueuedEvent>)> = Vec::new();
+        let mut groups: Vec<(Option<AnonymousId>, Vec<&QueuedEvent>)> = Vec::new();
         let unsent = self
             .delivery
             .in_flight()
             .filter(|e| e.purposes.is_subset_of(granted))
-            .chain(self.queue.iter());
+            .chain(self.queue.iter())
+            .filter(|e| e.durable && self.consent.has_choices());
         for event in unsent {
-            let Some(id) = event.anonymous_id else {
-                continue;
-            };
+            let id = event.anonymous_id;
             match groups.iter_mut().find(|(group, _)| *group == id) {
                 Some((_, events)) => events.push(event),
                 None => groups.push((id, alloc::vec![event])),
@@ -987,7 +1004,7 @@ impl Consentry {
         let header = BatchHeader {
             batch_id: BatchId(self.rng.uuid()),
             api_key: &self.config.api_key,
-            consent_state: &self.wire_consent(),
+            consent_state: &self.wire_consent(Detail::Summary),
         };
         let via_leader = self.sender() == Some(Sender::Leader);
         let Some(transmission) =

@@ -119,6 +119,7 @@ mod tests {
             captured_at: Timestamp::from_unix_ms(u64::from(n) * 1000),
             attempts: 0,
             anonymous_id: None,
+            durable: true,
             wire: String::from("x").repeat(wire_len),
         }
     }

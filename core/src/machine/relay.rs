@@ -75,9 +75,9 @@ impl Relays {
         });
     }
 
-    /// Whether `batch_id` is a relayed batch in flight.
-    pub(super) fn holds(&self, batch_id: BatchId) -> bool {
-        self.flights.iter().any(|f| f.batch_id == batch_id)
+    /// Whether a relayed batch in flight carries the event `id`.
+    pub(super) fn carries(&self, id: EventId) -> bool {
+        self.flights.iter().any(|f| f.ids.contains(&id))
     }
 
     /// Removes and answers the relayed batch `batch_id`, if it is one.
