@@ -160,7 +160,9 @@ fn check_event(at: &str, event: &Event) -> Result<(), ValidationError> {
             return Err(ValidationError::at(here, "repeats an earlier purpose"));
         }
     }
-    uuid_v4(&field("anonymous_id"), &event.anonymous_id)?;
+    if let Some(anonymous_id) = &event.anonymous_id {
+        uuid_v4(&field("anonymous_id"), anonymous_id)?;
+    }
     if let Some(user_id) = &event.user_id {
         chars(&field("user_id"), user_id, 1, 256)?;
     }

@@ -125,7 +125,7 @@ pub struct SealedEvent {
     pub timestamp_ms: u64,
     /// Its purposes, as a JSON array.
     pub purposes: String,
-    /// Sealed anonymous id.
+    /// Sealed anonymous id, or NULL before the visitor's first choice.
     pub anonymous_id: Value,
     /// Sealed user id, or NULL.
     pub user_id: Value,
@@ -133,11 +133,12 @@ pub struct SealedEvent {
     pub properties: Value,
     /// Sealed page, or NULL.
     pub page: Value,
-    /// The anonymous id's index.
-    pub anonymous_id_index: Vec<u8>,
+    /// The anonymous id's index, when there is one.
+    pub anonymous_id_index: Option<Vec<u8>>,
     /// The user id's index.
     pub user_id_index: Option<Vec<u8>>,
-    /// Sealed anonymous id, current and previous states, for the consent changes table.
+    /// Sealed anonymous id (or NULL), current and previous states, for the consent changes
+    /// table.
     pub consent: Option<[Value; 3]>,
 }
 
@@ -178,9 +179,9 @@ impl Codec {
         let id = &event.event_id;
         let consent = match &event.consent {
             Some((current, previous)) => Some([
-                self.seal(
+                self.seal_opt(
                     &aad("consent_changes.anonymous_id", id),
-                    &event.anonymous_id,
+                    event.anonymous_id.as_deref(),
                 )?,
                 self.seal(&aad("consent_changes.current", id), current)?,
                 self.seal(&aad("consent_changes.previous", id), previous)?,
@@ -188,11 +189,14 @@ impl Codec {
             None => None,
         };
         Ok(SealedEvent {
-            anonymous_id: self.seal(&aad("events.anonymous_id", id), &event.anonymous_id)?,
+            anonymous_id: self.seal_opt(
+                &aad("events.anonymous_id", id),
+                event.anonymous_id.as_deref(),
+            )?,
             user_id: self.seal_opt(&aad("events.user_id", id), event.user_id.as_deref())?,
             properties: self.seal(&aad("events.properties", id), &event.properties)?,
             page: self.seal_opt(&aad("events.page", id), event.page.as_deref())?,
-            anonymous_id_index: self.index(&event.anonymous_id),
+            anonymous_id_index: event.anonymous_id.as_deref().map(|a| self.index(a)),
             user_id_index: event.user_id.as_deref().map(|u| self.index(u)),
             consent,
             kind: event.kind,
