@@ -30,6 +30,8 @@ pub enum CryptoError {
     Corrupt,
     /// A row names a key id that is not in the keyring.
     UnknownKey(String),
+    /// The operating system gave no random bytes for a nonce.
+    NoRandomness,
 }
 
 impl fmt::Display for CryptoError {
@@ -40,6 +42,7 @@ impl fmt::Display for CryptoError {
             CryptoError::UnknownKey(id) => {
                 write!(f, "data encrypted with key {id}, which was not given")
             }
+            CryptoError::NoRandomness => f.write_str("no random bytes for a nonce"),
         }
     }
 }
@@ -128,22 +131,34 @@ impl DataKey {
         &self.id
     }
 
-    /// Seals `plaintext` bound to `aad`: format byte, nonce, ciphertext and tag.
+    /// Seals `plaintext` bound to `aad` under a fresh random nonce: format byte, nonce,
+    /// ciphertext and tag.
     pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        let mut nonce = [0u8; NONCE_LEN];
-        getrandom::fill(&mut nonce).map_err(|_| CryptoError::Corrupt)?;
-        let mut out = Vec::with_capacity(1 + NONCE_LEN + plaintext.len() + 16);
+        self.seal_with(NoncePool::new().take()?, aad, plaintext)
+    }
+
+    /// Seals `plaintext` bound to `aad` under `nonce`, which must be random and never used
+    /// before: one taken from a [`NoncePool`]. One allocation, sealed in place.
+    pub fn seal_with(
+        &self,
+        nonce: [u8; NONCE_LEN],
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
+        let header = 1 + NONCE_LEN;
+        let mut out = Vec::with_capacity(header + plaintext.len() + AES_256_GCM.tag_len());
         out.push(FORMAT_V1);
         out.extend_from_slice(&nonce);
-        let mut body = plaintext.to_vec();
-        self.aead
-            .seal_in_place_append_tag(
+        out.extend_from_slice(plaintext);
+        let tag = self
+            .aead
+            .seal_in_place_separate_tag(
                 Nonce::assume_unique_for_key(nonce),
                 Aad::from(aad),
-                &mut body,
+                out.split_at_mut(header).1,
             )
             .map_err(|_| CryptoError::Corrupt)?;
-        out.extend_from_slice(&body);
+        out.extend_from_slice(tag.as_ref());
         Ok(out)
     }
 
@@ -168,6 +183,57 @@ impl DataKey {
     /// The keyed hash that indexes an id (never the id in clear).
     pub fn index(&self, id: &str) -> Vec<u8> {
         hmac::sign(&self.index, id.as_bytes()).as_ref().to_vec()
+    }
+}
+
+/// How many nonces one system call draws.
+const NONCES_PER_DRAW: usize = 64;
+
+/// Random nonces from the operating system, drawn 64 at a time: sealing a batch costs one
+/// `getrandom` call per 64 values instead of one per value. Each nonce is handed out once and
+/// the pool is never shared or copied, so the nonces stay as random and as unique as when each
+/// was drawn by itself.
+pub struct NoncePool {
+    block: [u8; NONCE_LEN * NONCES_PER_DRAW],
+    next: usize,
+}
+
+impl fmt::Debug for NoncePool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("NoncePool(…)")
+    }
+}
+
+impl Default for NoncePool {
+    fn default() -> Self {
+        NoncePool::new()
+    }
+}
+
+impl NoncePool {
+    /// An empty pool: the first [`NoncePool::take`] draws.
+    pub fn new() -> NoncePool {
+        NoncePool {
+            block: [0; NONCE_LEN * NONCES_PER_DRAW],
+            next: NONCES_PER_DRAW,
+        }
+    }
+
+    /// The next unused nonce, drawing a new block when the pool is spent.
+    pub fn take(&mut self) -> Result<[u8; NONCE_LEN], CryptoError> {
+        if self.next >= NONCES_PER_DRAW {
+            getrandom::fill(&mut self.block).map_err(|_| CryptoError::NoRandomness)?;
+            self.next = 0;
+        }
+        let start = self.next * NONCE_LEN;
+        let mut nonce = [0u8; NONCE_LEN];
+        nonce.copy_from_slice(
+            self.block
+                .get(start..start + NONCE_LEN)
+                .ok_or(CryptoError::NoRandomness)?,
+        );
+        self.next += 1;
+        Ok(nonce)
     }
 }
 
@@ -288,6 +354,20 @@ mod tests {
             Err(CryptoError::Corrupt)
         );
         assert!(!sealed.windows(3).any(|w| w == b"tea"));
+    }
+
+    #[test]
+    fn pooled_nonces_are_never_repeated_across_draws() {
+        let mut pool = NoncePool::new();
+        let nonces: Vec<_> = (0..3 * NONCES_PER_DRAW + 5)
+            .map(|_| pool.take().unwrap())
+            .collect();
+        let unique: std::collections::BTreeSet<_> = nonces.iter().collect();
+        assert_eq!(unique.len(), nonces.len());
+        let a = key(1);
+        let sealed = a.seal_with(nonces[0], b"aad", b"tea").unwrap();
+        assert_eq!(&sealed[1..1 + NONCE_LEN], &nonces[0]);
+        assert_eq!(a.open(b"aad", &sealed).unwrap(), b"tea");
     }
 
     #[test]

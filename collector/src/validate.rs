@@ -52,6 +52,11 @@ pub fn validate(body: &[u8]) -> Result<Batch, ValidationError> {
 
 /// Reads the typed batch; errors name the path where serde stopped.
 pub fn parse_batch(body: &[u8]) -> Result<Batch, ValidationError> {
+    // Most batches are valid: parse without tracking the path, and only a body that fails is
+    // parsed again, with `serde_path_to_error`, to name the field.
+    if let Ok(batch) = serde_json::from_slice::<Batch>(body) {
+        return Ok(batch);
+    }
     let mut de = serde_json::Deserializer::from_slice(body);
     let batch: Batch = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let message = without_location(&e.inner().to_string());
@@ -114,106 +119,145 @@ fn without_location(message: &str) -> String {
     }
 }
 
+/// Where a check is, rendered as `events[3].purposes[0]` only when the check fails: a valid
+/// batch builds no path strings.
+#[derive(Clone, Copy)]
+enum Path<'a> {
+    /// A top-level field (or the start of a longer path).
+    Root(&'a str),
+    /// A field inside another.
+    Field(&'a Path<'a>, &'a str),
+    /// An element of an array.
+    Index(&'a Path<'a>, usize),
+}
+
+impl fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Path::Root(name) => f.write_str(name),
+            Path::Field(parent, name) => write!(f, "{parent}.{name}"),
+            Path::Index(parent, i) => write!(f, "{parent}[{i}]"),
+        }
+    }
+}
+
+impl<'a> Path<'a> {
+    fn field(&'a self, name: &'a str) -> Path<'a> {
+        Path::Field(self, name)
+    }
+
+    fn index(&'a self, i: usize) -> Path<'a> {
+        Path::Index(self, i)
+    }
+
+    fn error(&self, message: impl Into<String>) -> ValidationError {
+        ValidationError::at(self.to_string(), message)
+    }
+}
+
 /// Checks the rules serde types cannot express.
 pub fn check_batch(batch: &Batch) -> Result<(), ValidationError> {
     if batch.version != WIRE_VERSION {
-        return Err(ValidationError::at(
-            "version",
-            format!("must be {WIRE_VERSION}"),
-        ));
+        return Err(Path::Root("version").error(format!("must be {WIRE_VERSION}")));
     }
-    uuid_v4("batch_id", &batch.batch_id)?;
-    unixtime("sent_at", batch.sent_at)?;
+    uuid_v4(Path::Root("batch_id"), &batch.batch_id)?;
+    unixtime(Path::Root("sent_at"), batch.sent_at)?;
     if let Some(key) = &batch.api_key {
-        chars("api_key", key, 1, crate::keys::MAX_API_KEY_CHARS)?;
+        chars(
+            Path::Root("api_key"),
+            key,
+            1,
+            crate::keys::MAX_API_KEY_CHARS,
+        )?;
     }
-    chars("sdk.name", &batch.sdk.name, 0, 64)?;
-    chars("sdk.version", &batch.sdk.version, 0, 32)?;
-    consent_state("consent_state", &batch.consent_state)?;
+    let sdk = Path::Root("sdk");
+    chars(sdk.field("name"), &batch.sdk.name, 0, 64)?;
+    chars(sdk.field("version"), &batch.sdk.version, 0, 32)?;
+    consent_state(Path::Root("consent_state"), &batch.consent_state)?;
+    let events = Path::Root("events");
     if batch.events.is_empty() || batch.events.len() > MAX_BATCH_EVENTS {
-        return Err(ValidationError::at(
-            "events",
-            format!("must hold 1 to {MAX_BATCH_EVENTS} events"),
-        ));
+        return Err(events.error(format!("must hold 1 to {MAX_BATCH_EVENTS} events")));
     }
     for (i, event) in batch.events.iter().enumerate() {
-        check_event(&format!("events[{i}]"), event)?;
+        check_event(events.index(i), event)?;
     }
     Ok(())
 }
 
-fn check_event(at: &str, event: &Event) -> Result<(), ValidationError> {
-    let field = |name: &str| format!("{at}.{name}");
-    uuid_v4(&field("id"), &event.id)?;
-    chars(&field("name"), &event.name, 1, 256)?;
-    unixtime(&field("timestamp_unixtime_ms"), event.timestamp_unixtime_ms)?;
+fn check_event(at: Path<'_>, event: &Event) -> Result<(), ValidationError> {
+    uuid_v4(at.field("id"), &event.id)?;
+    chars(at.field("name"), &event.name, 1, 256)?;
+    unixtime(
+        at.field("timestamp_unixtime_ms"),
+        event.timestamp_unixtime_ms,
+    )?;
+    let purposes = at.field("purposes");
     if event.purposes.is_empty() {
-        return Err(ValidationError::at(
-            field("purposes"),
-            "must name at least one purpose",
-        ));
+        return Err(purposes.error("must name at least one purpose"));
     }
     for (j, purpose) in event.purposes.iter().enumerate() {
-        let here = format!("{at}.purposes[{j}]");
-        purpose_name(&here, purpose)?;
+        let here = purposes.index(j);
+        purpose_name(here, purpose)?;
         if event.purposes[..j].contains(purpose) {
-            return Err(ValidationError::at(here, "repeats an earlier purpose"));
+            return Err(here.error("repeats an earlier purpose"));
         }
     }
-    uuid_v4(&field("anonymous_id"), &event.anonymous_id)?;
-    if let Some(user_id) = &event.user_id {
-        chars(&field("user_id"), user_id, 1, 256)?;
+    if let Some(anonymous_id) = &event.anonymous_id {
+        uuid_v4(at.field("anonymous_id"), anonymous_id)?;
     }
-    properties(&field("properties"), event.properties.get())?;
+    if let Some(user_id) = &event.user_id {
+        chars(at.field("user_id"), user_id, 1, 256)?;
+    }
+    properties(at.field("properties"), event.properties.get())?;
     if let Some(page) = &event.page {
+        let at_page = at.field("page");
         for (name, value, max) in [
             ("url", &page.url, 2048),
             ("title", &page.title, 1024),
             ("referrer", &page.referrer, 2048),
         ] {
             if let Some(value) = value {
-                chars(&format!("{at}.page.{name}"), value, 0, max)?;
+                chars(at_page.field(name), value, 0, max)?;
             }
         }
     }
     if let Some(consent) = &event.consent {
-        consent_state(&format!("{at}.consent.current"), &consent.current)?;
-        consent_state(&format!("{at}.consent.previous"), &consent.previous)?;
+        let at_consent = at.field("consent");
+        consent_state(at_consent.field("current"), &consent.current)?;
+        consent_state(at_consent.field("previous"), &consent.previous)?;
     }
     if event.kind == EventKind::ConsentChange && event.consent.is_none() {
-        return Err(ValidationError::at(
-            field("consent"),
-            "is required on consent_change events",
-        ));
+        return Err(at
+            .field("consent")
+            .error("is required on consent_change events"));
     }
     if event.kind == EventKind::Identify && event.user_id.is_none() {
-        return Err(ValidationError::at(
-            field("user_id"),
-            "is required on identify events",
-        ));
+        return Err(at.field("user_id").error("is required on identify events"));
     }
     Ok(())
 }
 
-fn consent_state(at: &str, state: &ConsentState) -> Result<(), ValidationError> {
+fn consent_state(at: Path<'_>, state: &ConsentState) -> Result<(), ValidationError> {
+    let gdpr = at.field("gdpr");
     for (name, record) in &state.gdpr {
-        let here = format!("{at}.gdpr.{name}");
-        purpose_name(&here, name)?;
-        consent_record(&here, record)?;
+        let here = gdpr.field(name);
+        purpose_name(here, name)?;
+        consent_record(here, record)?;
     }
     if let Some(record) = state
         .ccpa
         .as_ref()
         .and_then(|c| c.data_sale_opt_out.as_ref())
     {
-        consent_record(&format!("{at}.ccpa.data_sale_opt_out"), record)?;
+        let ccpa = at.field("ccpa");
+        consent_record(ccpa.field("data_sale_opt_out"), record)?;
     }
     Ok(())
 }
 
-fn consent_record(at: &str, record: &ConsentRecord) -> Result<(), ValidationError> {
+fn consent_record(at: Path<'_>, record: &ConsentRecord) -> Result<(), ValidationError> {
     if let Some(timestamp) = record.timestamp_unixtime_ms {
-        unixtime(&format!("{at}.timestamp_unixtime_ms"), timestamp)?;
+        unixtime(at.field("timestamp_unixtime_ms"), timestamp)?;
     }
     for (name, value) in [
         ("document", &record.document),
@@ -221,27 +265,25 @@ fn consent_record(at: &str, record: &ConsentRecord) -> Result<(), ValidationErro
         ("hardware_id", &record.hardware_id),
     ] {
         if let Some(Some(value)) = value {
-            chars(&format!("{at}.{name}"), value, 0, 256)?;
+            chars(at.field(name), value, 0, 256)?;
         }
     }
     Ok(())
 }
 
-fn properties(at: &str, json: &str) -> Result<(), ValidationError> {
+fn properties(at: Path<'_>, json: &str) -> Result<(), ValidationError> {
     if !json.starts_with('{') {
-        return Err(ValidationError::at(at, "must be a JSON object"));
+        return Err(at.error("must be a JSON object"));
     }
     if json.len() > MAX_PROPERTIES_BYTES {
-        return Err(ValidationError::at(
-            at,
-            format!("must be at most {MAX_PROPERTIES_BYTES} bytes of JSON"),
-        ));
+        return Err(at.error(format!(
+            "must be at most {MAX_PROPERTIES_BYTES} bytes of JSON"
+        )));
     }
     if nesting_depth(json) > MAX_PROPERTIES_DEPTH {
-        return Err(ValidationError::at(
-            at,
-            format!("must nest at most {MAX_PROPERTIES_DEPTH} levels deep"),
-        ));
+        return Err(at.error(format!(
+            "must nest at most {MAX_PROPERTIES_DEPTH} levels deep"
+        )));
     }
     Ok(())
 }
@@ -283,53 +325,49 @@ pub fn is_uuid_v4(text: &str) -> bool {
             .is_ok_and(|id| id.get_version_num() == 4 && id.get_variant() == uuid::Variant::RFC4122)
 }
 
-fn uuid_v4(at: &str, text: &str) -> Result<(), ValidationError> {
+fn uuid_v4(at: Path<'_>, text: &str) -> Result<(), ValidationError> {
     if is_uuid_v4(text) {
         Ok(())
     } else {
-        Err(ValidationError::at(
-            at,
+        Err(at.error(
             "must be a lower-case version 4 UUID (xxxxxxxx-xxxx-4xxx-[89ab]xxx-xxxxxxxxxxxx)",
         ))
     }
 }
 
-fn purpose_name(at: &str, name: &str) -> Result<(), ValidationError> {
+fn purpose_name(at: Path<'_>, name: &str) -> Result<(), ValidationError> {
     if is_valid_name(name) {
         Ok(())
     } else {
-        Err(ValidationError::at(
-            at,
+        Err(at.error(
             "must be a purpose name: a lower-case letter then up to 63 of a-z, 0-9, _ and -",
         ))
     }
 }
 
-fn unixtime(at: &str, ms: u64) -> Result<(), ValidationError> {
+fn unixtime(at: Path<'_>, ms: u64) -> Result<(), ValidationError> {
     if ms <= MAX_UNIXTIME_MS {
         Ok(())
     } else {
-        Err(ValidationError::at(
-            at,
-            format!("must be a Unix time in milliseconds up to {MAX_UNIXTIME_MS}"),
-        ))
+        Err(at.error(format!(
+            "must be a Unix time in milliseconds up to {MAX_UNIXTIME_MS}"
+        )))
     }
 }
 
-fn chars(at: &str, text: &str, min: usize, max: usize) -> Result<(), ValidationError> {
-    let n = text.chars().count();
+fn chars(at: Path<'_>, text: &str, min: usize, max: usize) -> Result<(), ValidationError> {
+    // Counting characters needs no decoding when every byte is one (ASCII, the usual case).
+    let n = if text.is_ascii() {
+        text.len()
+    } else {
+        text.chars().count()
+    };
     if (min..=max).contains(&n) {
         Ok(())
     } else if min == 0 {
-        Err(ValidationError::at(
-            at,
-            format!("must be at most {max} characters"),
-        ))
+        Err(at.error(format!("must be at most {max} characters")))
     } else {
-        Err(ValidationError::at(
-            at,
-            format!("must be {min} to {max} characters"),
-        ))
+        Err(at.error(format!("must be {min} to {max} characters")))
     }
 }
 

@@ -133,8 +133,10 @@ pub struct Event {
     pub timestamp_unixtime_ms: u64,
     /// Every purpose it needs.
     pub purposes: Vec<String>,
-    /// The visitor's anonymous id.
-    pub anonymous_id: String,
+    /// The visitor's anonymous id; absent on events captured before the visitor's first choice
+    /// (essential purposes only, nothing identifying).
+    #[serde(default, deserialize_with = "present")]
+    pub anonymous_id: Option<String>,
     /// Required on identify events.
     #[serde(default, deserialize_with = "present")]
     pub user_id: Option<String>,

@@ -109,6 +109,71 @@ async fn preflights_are_answered_for_allowed_origins_only() {
 }
 
 #[tokio::test]
+async fn a_browser_preflight_for_a_gzip_body_is_granted() {
+    // The SDK gzips bodies over 1 KiB with `Content-Encoding: gzip`, which makes the request a
+    // preflighted one; Chromium asks for the headers in lower case, comma-separated.
+    let server = TestServer::start().await;
+    let reply = server
+        .send(
+            Method::OPTIONS,
+            "/v1/batch",
+            &[
+                ("origin", SHOP),
+                ("access-control-request-method", "POST"),
+                (
+                    "access-control-request-headers",
+                    "content-encoding,content-type",
+                ),
+                ("sec-fetch-mode", "cors"),
+            ],
+            "",
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(reply.header("access-control-allow-origin"), Some(SHOP));
+    let allowed: Vec<String> = reply
+        .header("access-control-allow-headers")
+        .unwrap()
+        .split(',')
+        .map(|h| h.trim().to_ascii_lowercase())
+        .collect();
+    assert!(
+        allowed.contains(&"content-encoding".to_owned()),
+        "{allowed:?}"
+    );
+    assert!(allowed.contains(&"content-type".to_owned()), "{allowed:?}");
+    assert!(reply
+        .header("access-control-allow-methods")
+        .unwrap()
+        .contains("POST"));
+
+    // And the gzip request itself, as the browser then sends it.
+    let body = gzip(fixture().to_string().as_bytes());
+    let reply = server
+        .send(
+            Method::POST,
+            "/v1/batch",
+            &[
+                ("origin", SHOP),
+                ("content-type", "text/plain;charset=UTF-8"),
+                ("content-encoding", "gzip"),
+            ],
+            body,
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(reply.header("access-control-allow-origin"), Some(SHOP));
+    assert_eq!(reply.json()["stored"], 4);
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+#[tokio::test]
 async fn loopback_origins_are_allowed_only_when_asked_for() {
     let server = TestServer::start_with(|s| {
         s.ingest_origins = consentry_collector::origin::OriginPolicy::new(vec![], true);

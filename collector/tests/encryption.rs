@@ -169,6 +169,15 @@ async fn the_wrong_key_or_no_key_is_refused_at_start_with_a_clear_error() {
     again.stop().await;
 }
 
+/// A consent change sent when the first choice granted nothing: no anonymous id.
+fn anonymous_consent_change(id: &str) -> Value {
+    let mut change = support::fixture()["events"][0].clone();
+    change["id"] = json!(id);
+    change.as_object_mut().unwrap().remove("anonymous_id");
+    change["properties"] = json!({"n": 1});
+    change
+}
+
 #[tokio::test]
 async fn key_rotate_re_encrypts_in_batches_while_reads_and_writes_go_on() {
     let keys_dir = tempfile::tempdir().unwrap();
@@ -176,9 +185,15 @@ async fn key_rotate_re_encrypts_in_batches_while_reads_and_writes_go_on() {
     let new = key_file(keys_dir.path(), "new.key", 2);
     let server = TestServer::start_with(|s| s.encryption = keys(&old, &[])).await;
     for b in 0..10u64 {
-        let events = (0..500)
+        let mut events: Vec<Value> = (0..500)
             .map(|i| track(&uuid(1000 + b * 500 + i), &["analytics"]))
             .collect();
+        if b == 0 {
+            // Sent before the first choice: no anonymous id, nothing to seal or index for it.
+            events[0]["purposes"] = json!(["necessary"]);
+            events[0].as_object_mut().unwrap().remove("anonymous_id");
+            events[1] = anonymous_consent_change(&uuid(1001));
+        }
         assert_eq!(
             server.post_batch(&batch_of(events)).await.json()["stored"],
             500
@@ -266,11 +281,16 @@ async fn key_rotate_re_encrypts_in_batches_while_reads_and_writes_go_on() {
         "the old key alone no longer opens it: {error}"
     );
     let after = TestServer::start_in(dir, |s| s.encryption = keys(&new, &[])).await;
+    let events = after.events().await;
+    assert_eq!(events.len(), written, "the new key alone reads everything");
+    for event in &events[..2] {
+        assert!(event.get("anonymous_id").is_none(), "{event}");
+    }
     assert_eq!(
-        after.events().await.len(),
-        written,
-        "the new key alone reads everything"
+        events[1]["consent"]["current"]["gdpr"]["necessary"]["consented"],
+        true
     );
+    assert!(events[2..].iter().all(|e| e["anonymous_id"].is_string()));
     after.stop().await;
 }
 

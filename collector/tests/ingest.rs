@@ -9,7 +9,7 @@ use flate2::Compression;
 use hyper::http::Method;
 use serde_json::{json, Value};
 use std::io::Write;
-use support::{batch_of, fixture, track, uuid, TestServer};
+use support::{batch_of, before_choice_fixture, fixture, track, uuid, TestServer};
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
@@ -152,6 +152,60 @@ async fn a_ccpa_sale_opt_out_refuses_events_with_a_sale_purpose() {
     batch["consent_state"]["ccpa"]["data_sale_opt_out"]["consented"] = json!(false);
     batch["events"] = json!([track(&uuid(3), &["advertising"])]);
     assert_eq!(server.post_batch(&batch).await.json()["stored"], 1);
+}
+
+#[tokio::test]
+async fn events_sent_before_the_first_choice_are_stored_without_an_anonymous_id() {
+    let server = TestServer::start().await;
+    let reply = server.post_batch(&before_choice_fixture()).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(
+        reply.json(),
+        json!({"stored": 1, "duplicates": 0, "refused": []})
+    );
+
+    // The first choice denies everything: its consent change has no anonymous id either. An
+    // event needing a purpose the batch does not grant is still refused.
+    let mut batch = before_choice_fixture();
+    let mut change = fixture()["events"][0].clone();
+    change["id"] = json!(uuid(1));
+    change.as_object_mut().unwrap().remove("anonymous_id");
+    change["purposes"] = json!(["necessary"]);
+    let mut analytics = track(&uuid(2), &["analytics"]);
+    analytics.as_object_mut().unwrap().remove("anonymous_id");
+    batch["batch_id"] = json!(uuid(100));
+    batch["events"] = json!([change, analytics]);
+    let reply = server.post_batch(&batch).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(
+        reply.json(),
+        json!({"stored": 1, "duplicates": 0, "refused": [{"id": uuid(2), "reason": "purpose_not_granted"}]})
+    );
+
+    let events = server.events().await;
+    assert_eq!(events.len(), 2);
+    let sent = before_choice_fixture()["events"][0].clone();
+    assert_eq!(events[0]["event_id"], sent["id"]);
+    assert_eq!(events[0]["properties"], sent["properties"]);
+    assert_eq!(events[1]["type"], "consent_change");
+    assert_eq!(events[1]["consent"], fixture()["events"][0]["consent"]);
+    for event in &events {
+        assert!(
+            event.get("anonymous_id").is_none(),
+            "no anonymous id field: {event}"
+        );
+        assert_eq!(event["user_id"], Value::Null);
+    }
+    assert_eq!(server.stats().await["consent_changes"], 1);
+
+    // Present, it must still be a lower-case v4 UUID, and null is not absent.
+    for bad in [json!("not-a-uuid"), json!(null), json!(7)] {
+        let mut batch = before_choice_fixture();
+        batch["events"][0]["anonymous_id"] = bad.clone();
+        let reply = server.post_batch(&batch).await;
+        assert_eq!(reply.status, 400, "{bad}");
+        assert_eq!(reply.json()["field"], "events[0].anonymous_id", "{bad}");
+    }
 }
 
 type Mutation = fn(&mut Value);

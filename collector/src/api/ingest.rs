@@ -14,7 +14,7 @@ use crate::body::{check_content_type, check_declared_length, memory_needed, read
 use crate::consent_check::check_event;
 use crate::faults::Fault;
 use crate::store::{NewBatch, NewEvent};
-use crate::validate::validate;
+use crate::validate::{check_batch, parse_batch};
 use crate::wire::Batch;
 use axum::body::{Body, Bytes};
 use axum::extract::{RawQuery, State};
@@ -96,7 +96,15 @@ async fn ingest(
     let bytes = read_body(headers, body, limit)
         .await
         .map_err(|e| ApiError::body(&e, limit))?;
-    let (key, environment) = match (body_key(&bytes)?, from_query) {
+    // A valid batch is parsed once and its key read from it; only a body that does not parse
+    // is read again for its key alone, so a sender without a valid key still learns nothing
+    // about what else is wrong with it.
+    let parsed = parse_batch(&bytes);
+    let in_body = match &parsed {
+        Ok(batch) => batch.api_key.clone(),
+        Err(_) => body_key(&bytes)?,
+    };
+    let (key, environment) = match (in_body, from_query) {
         (Some(key), _) => {
             let environment = environment_of(app, &key)?;
             (key, environment)
@@ -111,7 +119,8 @@ async fn ingest(
             .inc();
         return Err(ApiError::rate_limited("API key", wait));
     }
-    let batch = validate(&bytes)?;
+    let batch = parsed?;
+    check_batch(&batch)?;
     let (new_batch, refused) = prepare(app, batch, environment)?;
     let counts = app
         .store

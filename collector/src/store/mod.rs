@@ -138,8 +138,8 @@ pub struct NewEvent {
     pub timestamp_ms: u64,
     /// Its purposes, as a JSON array.
     pub purposes: String,
-    /// The visitor's anonymous id.
-    pub anonymous_id: String,
+    /// The visitor's anonymous id; `None` before the visitor's first choice.
+    pub anonymous_id: Option<String>,
     /// The user id, on identify events and after.
     pub user_id: Option<String>,
     /// Its properties, the JSON text as sent.
@@ -179,8 +179,10 @@ pub struct StoredEvent {
     pub timestamp_unixtime_ms: i64,
     /// Its purposes.
     pub purposes: Box<RawValue>,
-    /// The visitor's anonymous id.
-    pub anonymous_id: String,
+    /// The visitor's anonymous id; absent (and left out of the JSON) on events sent before the
+    /// visitor's first choice.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub anonymous_id: Option<String>,
     /// The user id, if any.
     pub user_id: Option<String>,
     /// Its properties, as sent.

@@ -233,7 +233,7 @@ fn stored_event(row: &rusqlite::Row<'_>, codec: &Codec) -> Result<StoredEvent, S
         name: row.get(5)?,
         timestamp_unixtime_ms: row.get(6)?,
         purposes: raw(row.get(7)?)?,
-        anonymous_id: codec.open(key, &aad("events.anonymous_id", &id), row.get(8)?)?,
+        anonymous_id: codec.open_opt(key, &aad("events.anonymous_id", &id), row.get(8)?)?,
         user_id: codec.open_opt(key, &aad("events.user_id", &id), row.get(9)?)?,
         properties: raw(codec.open(key, &aad("events.properties", &id), row.get(10)?)?)?,
         page: codec

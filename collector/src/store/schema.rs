@@ -2,16 +2,34 @@
 //!
 //! `schema_migrations` records every applied version; each migration runs in its own
 //! transaction. A file with a version newer than this build knows is refused rather than
-//! guessed at.
+//! guessed at. A migration that rebuilds tables (SQLite cannot drop a `NOT NULL`) runs with
+//! foreign keys off, as SQLite's documented procedure says, and is checked with
+//! `PRAGMA foreign_key_check` before it commits.
 
 use super::StoreError;
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 use std::path::Path;
 
+/// One migration: its SQL, and whether it rebuilds tables (then foreign keys are off while it
+/// runs).
+struct Migration {
+    sql: &'static str,
+    rebuilds_tables: bool,
+}
+
+/// A migration that only adds or changes within tables.
+const fn plain(sql: &'static str) -> Migration {
+    Migration {
+        sql,
+        rebuilds_tables: false,
+    }
+}
+
 /// Migration `i` brings the schema from version `i` to `i + 1`. Append only.
-const MIGRATIONS: &[&str] = &[
+const MIGRATIONS: &[Migration] = &[
     // 1: batches, events (deduplicated by id), consent changes, counters.
-    "CREATE TABLE batches (
+    plain(
+        "CREATE TABLE batches (
         seq            INTEGER PRIMARY KEY AUTOINCREMENT,
         batch_id       TEXT    NOT NULL,
         environment    TEXT    NOT NULL,
@@ -47,8 +65,10 @@ const MIGRATIONS: &[&str] = &[
         name  TEXT    PRIMARY KEY,
         value INTEGER NOT NULL
     ) WITHOUT ROWID;",
+    ),
     // 2: tokens (only their hashes) and the hash-chained audit log.
-    "CREATE TABLE tokens (
+    plain(
+        "CREATE TABLE tokens (
         id            TEXT    PRIMARY KEY,
         name          TEXT    NOT NULL,
         role          TEXT    NOT NULL,
@@ -67,9 +87,11 @@ const MIGRATIONS: &[&str] = &[
         prev_hash TEXT    NOT NULL,
         hash      TEXT    NOT NULL
     );",
+    ),
     // 3: encryption at rest: the key id beside every sealed row, keyed-hash indexes in place of
     // ids in clear, and the keys the database holds data under (by id, never the key).
-    "ALTER TABLE batches ADD COLUMN key_id TEXT;
+    plain(
+        "ALTER TABLE batches ADD COLUMN key_id TEXT;
     ALTER TABLE events ADD COLUMN key_id TEXT;
     ALTER TABLE events ADD COLUMN anonymous_id_index BLOB;
     ALTER TABLE events ADD COLUMN user_id_index BLOB;
@@ -83,8 +105,10 @@ const MIGRATIONS: &[&str] = &[
         added_at_ms   INTEGER NOT NULL,
         retired_at_ms INTEGER
     );",
+    ),
     // 4: stored rows counted as they are stored (stats no longer counts every row).
-    "INSERT INTO counters (name, value)
+    plain(
+        "INSERT INTO counters (name, value)
         SELECT 'batches', COUNT(*) FROM batches WHERE true
         ON CONFLICT(name) DO UPDATE SET value = excluded.value;
     INSERT INTO counters (name, value)
@@ -93,6 +117,60 @@ const MIGRATIONS: &[&str] = &[
     INSERT INTO counters (name, value)
         SELECT 'consent_changes', COUNT(*) FROM consent_changes WHERE true
         ON CONFLICT(name) DO UPDATE SET value = excluded.value;",
+    ),
+    // 5: events captured before the visitor's first choice carry no anonymous id: the column
+    // (and the consent changes' copy) may be NULL. Both tables are rebuilt with every row, key
+    // id and index as it was, and the events' AUTOINCREMENT counter carried over, so stored
+    // rows read as before and old cursors stay valid.
+    Migration {
+        sql: "CREATE TABLE events_v5 (
+            seq                INTEGER PRIMARY KEY AUTOINCREMENT,
+            event_id           TEXT    NOT NULL UNIQUE,
+            batch_seq          INTEGER NOT NULL REFERENCES batches(seq),
+            type               TEXT    NOT NULL,
+            name               TEXT    NOT NULL,
+            timestamp_ms       INTEGER NOT NULL,
+            purposes           TEXT    NOT NULL,
+            anonymous_id       TEXT,
+            user_id            TEXT,
+            properties         TEXT    NOT NULL,
+            page               TEXT,
+            key_id             TEXT,
+            anonymous_id_index BLOB,
+            user_id_index      BLOB
+        );
+        INSERT INTO events_v5
+            (seq, event_id, batch_seq, type, name, timestamp_ms, purposes, anonymous_id, user_id,
+             properties, page, key_id, anonymous_id_index, user_id_index)
+            SELECT seq, event_id, batch_seq, type, name, timestamp_ms, purposes, anonymous_id,
+                   user_id, properties, page, key_id, anonymous_id_index, user_id_index
+            FROM events ORDER BY seq;
+        DELETE FROM sqlite_sequence WHERE name = 'events_v5';
+        INSERT INTO sqlite_sequence (name, seq)
+            SELECT 'events_v5', seq FROM sqlite_sequence WHERE name = 'events';
+        CREATE TABLE consent_changes_v5 (
+            event_id     TEXT    PRIMARY KEY REFERENCES events(event_id),
+            anonymous_id TEXT,
+            timestamp_ms INTEGER NOT NULL,
+            current      TEXT    NOT NULL,
+            previous     TEXT    NOT NULL,
+            key_id       TEXT
+        );
+        INSERT INTO consent_changes_v5
+            (rowid, event_id, anonymous_id, timestamp_ms, current, previous, key_id)
+            SELECT rowid, event_id, anonymous_id, timestamp_ms, current, previous, key_id
+            FROM consent_changes;
+        DROP TABLE consent_changes;
+        DROP TABLE events;
+        ALTER TABLE events_v5 RENAME TO events;
+        ALTER TABLE consent_changes_v5 RENAME TO consent_changes;
+        CREATE INDEX events_by_batch ON events(batch_seq);
+        CREATE INDEX events_by_anonymous_id_index ON events(anonymous_id_index)
+            WHERE anonymous_id_index IS NOT NULL;
+        CREATE INDEX events_by_user_id_index ON events(user_id_index)
+            WHERE user_id_index IS NOT NULL;",
+        rebuilds_tables: true,
+    },
 ];
 
 /// The schema version this build writes.
@@ -117,6 +195,11 @@ pub fn open(path: &Path) -> Result<Connection, StoreError> {
 }
 
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    migrate_to(conn, SCHEMA_VERSION)
+}
+
+/// Applies the migrations up to version `target`.
+fn migrate_to(conn: &mut Connection, target: i64) -> Result<(), StoreError> {
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS schema_migrations (
             version       INTEGER PRIMARY KEY,
@@ -135,24 +218,57 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         });
     }
     let now = crate::clock::now_ms();
-    for (version, sql) in (1..)
+    for (version, migration) in (1..)
         .zip(MIGRATIONS)
         .skip(usize::try_from(current).unwrap_or(0))
+        .take_while(|(version, _)| *version <= target)
     {
+        apply(conn, version, migration, now)?;
+    }
+    Ok(())
+}
+
+fn apply(
+    conn: &mut Connection,
+    version: i64,
+    migration: &Migration,
+    now: i64,
+) -> Result<(), StoreError> {
+    if migration.rebuilds_tables {
+        // Has no effect inside a transaction, so it is switched before BEGIN.
+        conn.execute_batch("PRAGMA foreign_keys = OFF")?;
+    }
+    let result = (|| {
         let tx = conn.transaction()?;
-        tx.execute_batch(sql)?;
+        tx.execute_batch(migration.sql)?;
+        if migration.rebuilds_tables {
+            let broken: Option<String> = tx
+                .query_row("PRAGMA foreign_key_check", [], |row| row.get(0))
+                .optional()?;
+            if let Some(table) = broken {
+                return Err(StoreError::Sqlite(format!(
+                    "migration {version} left a broken foreign key in {table}"
+                )));
+            }
+        }
         tx.execute(
             "INSERT INTO schema_migrations (version, applied_at_ms) VALUES (?1, ?2)",
             (version, now),
         )?;
         tx.commit()?;
+        Ok(())
+    })();
+    if migration.rebuilds_tables {
+        conn.execute_batch("PRAGMA foreign_keys = ON")?;
     }
-    Ok(())
+    result
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::{queries, Codec, NewBatch, NewEvent};
     use super::*;
+    use crate::crypto::{DataKey, Keyring};
 
     #[test]
     fn migrations_apply_once_and_newer_files_are_refused() {
@@ -175,5 +291,86 @@ mod tests {
         .unwrap();
         drop(conn);
         assert!(matches!(open(&path), Err(StoreError::NewerSchema { .. })));
+    }
+
+    fn batch(id: u64, anonymous_id: Option<&str>, consent: bool) -> NewBatch {
+        let uuid = |n: u64| format!("00000000-0000-4000-8000-{n:012x}");
+        NewBatch {
+            batch_id: uuid(id),
+            environment: "demo".to_owned(),
+            received_at_ms: 1,
+            sent_at_ms: 1,
+            sdk_name: "consentry-web".to_owned(),
+            sdk_version: "0.1.0".to_owned(),
+            consent_state: r#"{"gdpr":{}}"#.to_owned(),
+            events: vec![NewEvent {
+                event_id: uuid(id + 1),
+                kind: if consent { "consent_change" } else { "track" },
+                name: "e".to_owned(),
+                timestamp_ms: 2,
+                purposes: r#"["necessary"]"#.to_owned(),
+                anonymous_id: anonymous_id.map(str::to_owned),
+                user_id: None,
+                properties: r#"{"n":1}"#.to_owned(),
+                page: None,
+                consent: consent
+                    .then(|| (r#"{"gdpr":{}}"#.to_owned(), r#"{"gdpr":{}}"#.to_owned())),
+            }],
+            refused: 0,
+        }
+    }
+
+    #[test]
+    fn rows_written_before_anonymous_ids_became_optional_stay_readable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite3");
+        let codec = Codec::encrypted(Keyring::new(
+            DataKey::from_bytes(&[3; 32]).unwrap(),
+            Vec::new(),
+        ));
+        let anonymous_id = "5a6b7c8d-9e0f-4a1b-9c3d-4e5f6a7b8c9d";
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            migrate_to(&mut conn, 4).unwrap();
+            for (id, consent) in [(10, true), (20, false)] {
+                let sealed = codec
+                    .seal_batch(batch(id, Some(anonymous_id), consent))
+                    .unwrap();
+                queries::insert_batch(&conn, &sealed).unwrap();
+            }
+            // The highest sequence number ever used is kept even when its row is gone.
+            conn.execute("DELETE FROM events WHERE seq = 2", [])
+                .unwrap();
+        }
+        let conn = open(&path).unwrap();
+        let not_null: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM pragma_table_info('events') WHERE name = 'anonymous_id' AND \"notnull\" = 0",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(not_null, 1);
+        let page = queries::events(&conn, 0, 10, &codec).unwrap();
+        assert_eq!(page.events.len(), 1);
+        let old = &page.events[0];
+        assert_eq!(old.anonymous_id.as_deref(), Some(anonymous_id));
+        assert!(old.consent.is_some());
+        assert_eq!(old.properties.get(), r#"{"n":1}"#);
+        let by_index = queries::events_of_anonymous_id(&conn, anonymous_id, 0, 10, &codec).unwrap();
+        assert_eq!(by_index.events.len(), 1);
+
+        let sealed = codec.seal_batch(batch(30, None, true)).unwrap();
+        queries::insert_batch(&conn, &sealed).unwrap();
+        let page = queries::events(&conn, 1, 10, &codec).unwrap();
+        assert_eq!(page.events.len(), 1);
+        assert_eq!(page.events[0].seq, 3, "sequence numbers are not reused");
+        assert_eq!(page.events[0].anonymous_id, None);
+        assert!(page.events[0].consent.is_some());
+        let violations: Option<String> = conn
+            .query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
+            .optional()
+            .unwrap();
+        assert_eq!(violations, None);
     }
 }

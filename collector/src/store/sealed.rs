@@ -4,7 +4,7 @@
 //! hash beside the sealed value.
 
 use super::{NewBatch, NewEvent, StoreError};
-use crate::crypto::{DataKey, Keyring};
+use crate::crypto::{DataKey, Keyring, NoncePool};
 use rusqlite::types::Value;
 use rusqlite::Connection;
 use sha2::{Digest, Sha256};
@@ -125,7 +125,7 @@ pub struct SealedEvent {
     pub timestamp_ms: u64,
     /// Its purposes, as a JSON array.
     pub purposes: String,
-    /// Sealed anonymous id.
+    /// Sealed anonymous id, or NULL before the visitor's first choice.
     pub anonymous_id: Value,
     /// Sealed user id, or NULL.
     pub user_id: Value,
@@ -133,11 +133,12 @@ pub struct SealedEvent {
     pub properties: Value,
     /// Sealed page, or NULL.
     pub page: Value,
-    /// The anonymous id's index.
-    pub anonymous_id_index: Vec<u8>,
+    /// The anonymous id's index, when there is one.
+    pub anonymous_id_index: Option<Vec<u8>>,
     /// The user id's index.
     pub user_id_index: Option<Vec<u8>>,
-    /// Sealed anonymous id, current and previous states, for the consent changes table.
+    /// Sealed anonymous id (or NULL), current and previous states, for the consent changes
+    /// table.
     pub consent: Option<[Value; 3]>,
 }
 
@@ -158,12 +159,19 @@ impl Codec {
     /// Seals a batch's personal data. Runs on the request's task, so the store thread only
     /// writes (the cost of AES-GCM, HMAC and nonces spreads over the runtime's threads).
     pub fn seal_batch(&self, mut batch: NewBatch) -> Result<SealedBatch, StoreError> {
+        let mut sealer = BatchSealer {
+            key: self.keyring().map(Keyring::current),
+            nonces: NoncePool::new(),
+            aad: String::with_capacity(64),
+            indexed: Vec::new(),
+        };
         let events = std::mem::take(&mut batch.events)
             .into_iter()
-            .map(|event| self.seal_event(event))
+            .map(|event| sealer.event(event))
             .collect::<Result<_, _>>()?;
-        let consent_state = self.seal(
-            &aad("batches.consent_state", &batch.batch_id),
+        let consent_state = sealer.seal(
+            "batches.consent_state",
+            &batch.batch_id,
             &std::mem::take(&mut batch.consent_state),
         )?;
         Ok(SealedBatch {
@@ -173,26 +181,73 @@ impl Codec {
             events,
         })
     }
+}
 
-    fn seal_event(&self, event: NewEvent) -> Result<SealedEvent, StoreError> {
-        let id = &event.event_id;
+/// Seals the values of one batch: nonces drawn in blocks, one buffer for the associated data,
+/// and each id indexed once (a batch carries one anonymous id, and at most a few user ids).
+struct BatchSealer<'a> {
+    key: Option<&'a DataKey>,
+    nonces: NoncePool,
+    aad: String,
+    indexed: Vec<(String, Vec<u8>)>,
+}
+
+impl BatchSealer<'_> {
+    fn seal(&mut self, column: &str, row: &str, text: &str) -> Result<Value, StoreError> {
+        let Some(key) = self.key else {
+            return Ok(Value::Text(text.to_owned()));
+        };
+        self.aad.clear();
+        self.aad.push_str(column);
+        self.aad.push(':');
+        self.aad.push_str(row);
+        let nonce = self
+            .nonces
+            .take()
+            .map_err(|e| StoreError::Crypto(e.to_string()))?;
+        key.seal_with(nonce, self.aad.as_bytes(), text.as_bytes())
+            .map(Value::Blob)
+            .map_err(|e| StoreError::Crypto(e.to_string()))
+    }
+
+    fn seal_opt(
+        &mut self,
+        column: &str,
+        row: &str,
+        text: Option<&str>,
+    ) -> Result<Value, StoreError> {
+        text.map_or(Ok(Value::Null), |t| self.seal(column, row, t))
+    }
+
+    fn index(&mut self, id: &str) -> Vec<u8> {
+        if let Some((_, index)) = self.indexed.iter().find(|(known, _)| known == id) {
+            return index.clone();
+        }
+        let index = match self.key {
+            Some(key) => key.index(id),
+            None => Sha256::digest(id.as_bytes()).to_vec(),
+        };
+        self.indexed.push((id.to_owned(), index.clone()));
+        index
+    }
+
+    fn event(&mut self, event: NewEvent) -> Result<SealedEvent, StoreError> {
+        let id = event.event_id.as_str();
+        let anonymous_id = event.anonymous_id.as_deref();
         let consent = match &event.consent {
             Some((current, previous)) => Some([
-                self.seal(
-                    &aad("consent_changes.anonymous_id", id),
-                    &event.anonymous_id,
-                )?,
-                self.seal(&aad("consent_changes.current", id), current)?,
-                self.seal(&aad("consent_changes.previous", id), previous)?,
+                self.seal_opt("consent_changes.anonymous_id", id, anonymous_id)?,
+                self.seal("consent_changes.current", id, current)?,
+                self.seal("consent_changes.previous", id, previous)?,
             ]),
             None => None,
         };
         Ok(SealedEvent {
-            anonymous_id: self.seal(&aad("events.anonymous_id", id), &event.anonymous_id)?,
-            user_id: self.seal_opt(&aad("events.user_id", id), event.user_id.as_deref())?,
-            properties: self.seal(&aad("events.properties", id), &event.properties)?,
-            page: self.seal_opt(&aad("events.page", id), event.page.as_deref())?,
-            anonymous_id_index: self.index(&event.anonymous_id),
+            anonymous_id: self.seal_opt("events.anonymous_id", id, anonymous_id)?,
+            user_id: self.seal_opt("events.user_id", id, event.user_id.as_deref())?,
+            properties: self.seal("events.properties", id, &event.properties)?,
+            page: self.seal_opt("events.page", id, event.page.as_deref())?,
+            anonymous_id_index: anonymous_id.map(|a| self.index(a)),
             user_id_index: event.user_id.as_deref().map(|u| self.index(u)),
             consent,
             kind: event.kind,

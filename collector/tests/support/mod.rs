@@ -29,9 +29,19 @@ pub const INSPECTOR: &str = "https://inspector.example";
 /// The golden fixture.
 pub const FIXTURE: &str = include_str!("../../../schema/v1/fixtures/batch-analytics.json");
 
+/// The golden fixture of a batch sent before the visitor's first choice: an essential event
+/// with no anonymous id and no user id.
+pub const BEFORE_CHOICE_FIXTURE: &str =
+    include_str!("../../../schema/v1/fixtures/batch-before-choice.json");
+
 /// The fixture as JSON.
 pub fn fixture() -> Value {
     serde_json::from_str(FIXTURE).unwrap()
+}
+
+/// The before-choice fixture as JSON.
+pub fn before_choice_fixture() -> Value {
+    serde_json::from_str(BEFORE_CHOICE_FIXTURE).unwrap()
 }
 
 /// A deterministic version 4 UUID.
