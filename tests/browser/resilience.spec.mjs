@@ -69,8 +69,12 @@ test('a trapped wasm never throws into the page: one error, then every call is a
       const instance = result.instance ?? result;
       const exports = { ...instance.exports };
       const input = exports.sdk_input;
+      window.callsAfterTrap = 0;
       exports.sdk_input = (...args) => {
-        if (window.trapNow) throw new WebAssembly.RuntimeError('unreachable');
+        if (window.trapNow) {
+          window.callsAfterTrap += 1;
+          throw new WebAssembly.RuntimeError('unreachable');
+        }
         return input(...args);
       };
       const wrapped = { exports };
@@ -108,18 +112,47 @@ test('a trapped wasm never throws into the page: one error, then every call is a
       shutdown: await attempt(() => cx.shutdown()),
     };
     // Timers, lifecycle and network callbacks would run into the trap too.
+    const callsBefore = window.callsAfterTrap;
     document.dispatchEvent(new Event('visibilitychange'));
     window.dispatchEvent(new Event('online'));
+    window.dispatchEvent(new Event('offline'));
     window.dispatchEvent(new Event('pagehide'));
-    await new Promise((ok) => setTimeout(ok, 500));
-    return { answers, thrown, errors: window.diagnostics.filter((d) => d.type === 'error'), pageErrors: window.pageErrors };
+    window.dispatchEvent(new StorageEvent('storage', { key: 'consentry:v1:consent', newValue: null }));
+    await new Promise((ok) => setTimeout(ok, 2500)); // past every timer the SDK had armed
+    const locks = await navigator.locks.query();
+    return {
+      answers,
+      thrown,
+      errors: window.diagnostics.filter((d) => d.type === 'error'),
+      pageErrors: window.pageErrors,
+      // Listeners and timers removed: nothing called into the wasm again, and no lock is held.
+      callsAfterStop: window.callsAfterTrap - callsBefore,
+      locksHeld: locks.held.map((lock) => lock.name),
+    };
   });
   expect(result.thrown).toEqual([]);
   expect(result.pageErrors).toEqual([]);
   expect(result.answers).toEqual({ track: undefined, setConsent: false, consent: null, stats: null, flush: undefined, shutdown: undefined });
   expect(result.errors).toHaveLength(1);
+  expect(result.callsAfterStop).toBe(0);
+  expect(result.locksHeld).toEqual([]);
   expect(result.errors[0].message).toContain('stopped');
   await eventually(() => recorder().events.some((e) => e.name === 'before the trap'));
+});
+
+test('with Web Locks refused (as in an opaque-origin frame) the tabs fall back to heartbeats and still deliver', async ({ page }) => {
+  await page.addInitScript(() => {
+    LockManager.prototype.request = function () {
+      return Promise.reject(new DOMException('refused', 'SecurityError'));
+    };
+  });
+  await startSdk(page, site, config());
+  await page.evaluate(async () => {
+    await cx.setConsent({ analytics: true });
+    cx.track('no locks');
+    await cx.flush();
+  });
+  await eventually(() => recorder().events.some((e) => e.name === 'no locks'));
 });
 
 test('a trap while the early calls are replayed still resolves ready', async ({ page }) => {
