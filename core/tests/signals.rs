@@ -712,6 +712,25 @@ proptest! {
     }
 
     #[test]
+    fn id_sets_hold_exactly_the_ranges_inserted(ranges in prop::collection::vec((0u16..300, 0u16..300), 0..40)) {
+        let mut set = IdSet::default();
+        let mut model = std::collections::BTreeSet::new();
+        for &(a, b) in &ranges {
+            set.insert(a, b);
+            model.extend(a..=b);
+        }
+        prop_assert_eq!(set.iter().collect::<Vec<_>>(), model.iter().copied().collect::<Vec<_>>());
+        prop_assert_eq!(set.len(), model.len());
+        for pair in set.ranges().windows(2) {
+            prop_assert!(u32::from(pair[0].1) + 1 < u32::from(pair[1].0), "{:?}", pair);
+        }
+        for id in 0..=301 {
+            prop_assert_eq!(set.contains(id), model.contains(&id));
+        }
+        prop_assert_eq!(IdSet::from_ranges(ranges), set);
+    }
+
+    #[test]
     fn no_panic_on_any_text(text in any::<String>()) {
         let _ = TcString::decode(&text);
         let _ = GppString::decode(&text);

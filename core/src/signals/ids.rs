@@ -17,19 +17,43 @@ pub struct IdSet {
 impl IdSet {
     /// The set covering the inclusive ranges given, in any order, overlapping or not. Ranges
     /// whose end precedes their start cover nothing.
-    pub fn from_ranges(mut ranges: Vec<(u16, u16)>) -> IdSet {
-        ranges.retain(|&(start, end)| start <= end);
-        ranges.sort_unstable();
-        let mut merged: Vec<(u16, u16)> = Vec::with_capacity(ranges.len());
+    pub fn from_ranges(ranges: Vec<(u16, u16)>) -> IdSet {
+        let mut set = IdSet::default();
         for (start, end) in ranges {
-            match merged.last_mut() {
-                Some(last) if u32::from(start) <= u32::from(last.1) + 1 => {
-                    last.1 = last.1.max(end);
-                }
-                _ => merged.push((start, end)),
+            set.insert(start, end);
+        }
+        set
+    }
+
+    /// Adds the ids `start..=end` (nothing when `end < start`). Ranges given in ascending
+    /// order, as encoders write them, are appended; others are merged in place (linear in the
+    /// ranges held, and without pulling a sort into the wasm).
+    pub fn insert(&mut self, start: u16, end: u16) {
+        if end < start {
+            return;
+        }
+        // The first range that overlaps or touches `start..=end`, and the first after those.
+        let from = self
+            .ranges
+            .partition_point(|&(_, e)| u32::from(e) + 1 < u32::from(start));
+        let mut to = from;
+        let (mut start, mut end) = (start, end);
+        while let Some(&(s, e)) = self.ranges.get(to) {
+            if u32::from(s) > u32::from(end) + 1 {
+                break;
+            }
+            start = start.min(s);
+            end = end.max(e);
+            to += 1;
+        }
+        if from == to {
+            self.ranges.insert(from, (start, end));
+        } else {
+            self.ranges.drain(from + 1..to);
+            if let Some(range) = self.ranges.get_mut(from) {
+                *range = (start, end);
             }
         }
-        IdSet { ranges: merged }
     }
 
     /// Whether `id` is in the set.
@@ -84,6 +108,24 @@ mod tests {
         assert!(set.contains(1) && set.contains(15) && set.contains(20));
         assert!(!set.contains(0) && !set.contains(3) && !set.contains(9) && !set.contains(21));
         assert_eq!(set.iter().take(4).collect::<Vec<_>>(), vec![1, 2, 10, 11]);
+    }
+
+    #[test]
+    fn inserts_merge_with_every_range_they_touch() {
+        let mut set = IdSet::from_ranges(vec![(1, 2), (5, 6), (9, 9), (20, 30)]);
+        set.insert(3, 4);
+        assert_eq!(set.ranges(), &[(1, 6), (9, 9), (20, 30)]);
+        set.insert(8, 19);
+        assert_eq!(set.ranges(), &[(1, 6), (8, 30)]);
+        set.insert(40, 41);
+        set.insert(35, 35);
+        set.insert(32, 33);
+        assert_eq!(
+            set.ranges(),
+            &[(1, 6), (8, 30), (32, 33), (35, 35), (40, 41)]
+        );
+        set.insert(0, u16::MAX);
+        assert_eq!(set.ranges(), &[(0, u16::MAX)]);
     }
 
     #[test]

@@ -387,22 +387,22 @@ fn vendors(bits: &mut Bits<'_>, v1: bool) -> Result<IdSet, TcfError> {
         if usize::from(max_id) > bits.remaining() {
             return Err(TcfError::Truncated);
         }
-        let mut runs = Vec::new();
+        let mut set = IdSet::default();
         let mut run_start = None;
         for id in 1..=max_id {
             match (bits.bit()?, run_start) {
                 (true, None) => run_start = Some(id),
                 (false, Some(start)) => {
-                    runs.push((start, id - 1));
+                    set.insert(start, id - 1);
                     run_start = None;
                 }
                 _ => {}
             }
         }
         if let Some(start) = run_start {
-            runs.push((start, max_id));
+            set.insert(start, max_id);
         }
-        return Ok(IdSet::from_ranges(runs));
+        return Ok(set);
     }
     // v1 range encodings carry a default for the vendors they do not name; 1 would grant them.
     if v1 && bits.bit()? {
@@ -414,7 +414,7 @@ fn vendors(bits: &mut Bits<'_>, v1: bool) -> Result<IdSet, TcfError> {
 /// NumEntries, then per entry IsRange, StartOrOnlyVendorId and, for a range, EndVendorId.
 fn ranges(bits: &mut Bits<'_>) -> Result<IdSet, TcfError> {
     let entries = bits.u16(12)?;
-    let mut ranges = Vec::new();
+    let mut set = IdSet::default();
     for _ in 0..entries {
         let is_range = bits.bit()?;
         let start = bits.u16(16)?;
@@ -422,9 +422,9 @@ fn ranges(bits: &mut Bits<'_>) -> Result<IdSet, TcfError> {
         if start == 0 || end < start {
             return Err(TcfError::InvalidRange);
         }
-        ranges.push((start, end));
+        set.insert(start, end);
     }
-    Ok(IdSet::from_ranges(ranges))
+    Ok(set)
 }
 
 fn publisher_tc(bits: &mut Bits<'_>) -> Result<PublisherTc, TcfError> {
