@@ -89,7 +89,10 @@ fn tcf_fields(tc: &TcString) -> Value {
     o.insert("cmpId".into(), tc.cmp_id.into());
     o.insert("cmpVersion".into(), tc.cmp_version.into());
     o.insert("consentScreen".into(), tc.consent_screen.into());
-    o.insert("consentLanguage".into(), text(tc.consent_language()).into());
+    o.insert(
+        "consentLanguage".into(),
+        text(tc.consent_language_chars()).into(),
+    );
     o.insert("vendorListVersion".into(), tc.vendor_list_version.into());
     o.insert(
         "purposeConsents".into(),
@@ -117,7 +120,7 @@ fn tcf_fields(tc: &TcString) -> Value {
         );
         o.insert(
             "publisherCountryCode".into(),
-            text(tc.publisher_country_code()).into(),
+            text(tc.publisher_country_chars()).into(),
         );
         o.insert(
             "vendorLegitimateInterests".into(),

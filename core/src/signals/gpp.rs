@@ -182,17 +182,23 @@ impl core::error::Error for GppError {}
 /// Whitespace as JavaScript's `String.prototype.trim` sees it (a section the reference trims to
 /// nothing is blank).
 fn js_whitespace(c: char) -> bool {
-    matches!(
-        c,
-        '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'
-            ..='\u{200a}'
+    matches!(c, '\u{2000}'..='\u{200a}')
+        || matches!(
+            c,
+            '\t' | '\n'
+                | '\u{b}'
+                | '\u{c}'
+                | '\r'
+                | ' '
+                | '\u{a0}'
+                | '\u{1680}'
                 | '\u{2028}'
                 | '\u{2029}'
                 | '\u{202f}'
                 | '\u{205f}'
                 | '\u{3000}'
                 | '\u{feff}'
-    )
+        )
 }
 
 impl GppString {

@@ -222,12 +222,12 @@ impl From<BitsError> for TcfError {
 }
 
 /// Whether bit `id - 1` of `mask` is set (ids from 1).
-pub(crate) fn mask_has(mask: u64, id: u32) -> bool {
+fn mask_has(mask: u64, id: u32) -> bool {
     (1..=64).contains(&id) && (mask >> (id - 1)) & 1 == 1
 }
 
 /// A 6-bit letter code as the character it stands for (`A` + code).
-pub(crate) fn letter(code: u8) -> char {
+fn letter(code: u8) -> char {
     char::from(b'A'.saturating_add(code))
 }
 
@@ -286,12 +286,12 @@ impl TcString {
     }
 
     /// The consent language as two characters (`A` + code, as `@iabtechlabtcf/core` reports it).
-    pub fn consent_language(&self) -> [char; 2] {
+    pub fn consent_language_chars(&self) -> [char; 2] {
         self.consent_language.map(letter)
     }
 
     /// The publisher's country code as two upper-case characters, as the reference reports it.
-    pub fn publisher_country_code(&self) -> [char; 2] {
+    pub fn publisher_country_chars(&self) -> [char; 2] {
         self.publisher_country_code
             .map(|code| letter(code).to_ascii_uppercase())
     }
@@ -468,10 +468,10 @@ mod tests {
         assert_eq!(tc.created.as_unix_ms(), 1_748_908_800_000);
         assert_eq!(tc.last_updated, tc.created);
         assert_eq!((tc.cmp_id, tc.cmp_version, tc.consent_screen), (880, 0, 0));
-        assert_eq!(tc.consent_language(), ['E', 'N']);
+        assert_eq!(tc.consent_language_chars(), ['E', 'N']);
         assert_eq!((tc.vendor_list_version, tc.policy_version), (48, 2));
         assert!(tc.is_service_specific);
-        assert_eq!(tc.publisher_country_code(), ['D', 'E']);
+        assert_eq!(tc.publisher_country_chars(), ['D', 'E']);
         assert_eq!(tc.purpose_consents, 0);
         assert_eq!(ids(&tc.vendor_consents), [1, 2, 3, 4]);
         assert!(tc.vendor_legitimate_interests.is_empty());
@@ -508,8 +508,8 @@ mod tests {
         assert_eq!(tc.created.as_unix_ms(), 1_700_000_000_000);
         assert_eq!(tc.last_updated.as_unix_ms(), 1_700_000_100_000);
         assert_eq!((tc.cmp_id, tc.cmp_version, tc.consent_screen), (300, 7, 3));
-        assert_eq!(tc.consent_language(), ['F', 'R']);
-        assert_eq!(tc.publisher_country_code(), ['F', 'R']);
+        assert_eq!(tc.consent_language_chars(), ['F', 'R']);
+        assert_eq!(tc.publisher_country_chars(), ['F', 'R']);
         assert_eq!((tc.vendor_list_version, tc.policy_version), (150, 5));
         for (purpose, consent) in [(1, true), (2, true), (3, false), (7, true), (10, true)] {
             assert_eq!(tc.purpose_consent(purpose), consent, "purpose {purpose}");
