@@ -99,7 +99,7 @@ function vendorSet() {
       }
       return out.filter((v) => v <= 65535);
     }
-    case 5: return [65535];
+    case 5: return bool(0.1) ? [65535] : [int(1, 5000)];
     case 6: return [1];
     default: return subset(int(1, 300), 0.1);
   }
@@ -520,10 +520,10 @@ function randomTcModel(v1 = false) {
       const purpose = pick([1, 2, 7, 10, 24, int(1, 63)]);
       const type = int(0, 2);
       // Vendor ids kept low: a range across ids the GVL lacks makes the reference add every id.
-      const vendors = pick([[int(1, 400)], subset(int(1, 300), 0.2), vendorSet().filter((v) => v <= 3000)]);
+      const vendors = pick([[int(1, 400)], subset(int(1, 300), 0.2), vendorSet().filter((v) => v <= 600)]);
       for (const v of vendors) restricted.push([v, purpose, type]);
     }
-    const ids = universe ?? new Set(restricted.map(([v]) => v).concat(subset(2000, 0.9)));
+    const ids = universe ?? new Set(restricted.map(([v]) => v).concat(subset(600, 0.9)));
     for (const [v] of restricted) ids.add(v);
     m.publisherRestrictions.gvl = { vendorIds: ids };
     for (const [v, purpose, type] of restricted) m.publisherRestrictions.add(v, new PurposeRestriction(purpose, type));
