@@ -414,9 +414,18 @@ prop_compose! {
 }
 
 prop_compose! {
-    fn tc_v1()(base in core_fields(), purposes in 0u32..1 << 24, vendors in id_set(800), how in encoding())
-        -> TcCase {
-        let tc = TcString { version: 1, purpose_consents: purposes, vendor_consents: vendors, ..base };
+    fn tc_v1()(
+        base in core_fields(),
+        purposes in 0u32..1 << 24,
+        vendors in id_set(800),
+        how in encoding(),
+    ) -> TcCase {
+        let tc = TcString {
+            version: 1,
+            purpose_consents: purposes,
+            vendor_consents: vendors,
+            ..base
+        };
         let how = fit(&tc.vendor_consents, how);
         TcCase { tc, encodings: [how.clone(), how.clone(), how.clone(), how] }
     }
@@ -712,7 +721,9 @@ proptest! {
     }
 
     #[test]
-    fn id_sets_hold_exactly_the_ranges_inserted(ranges in prop::collection::vec((0u16..300, 0u16..300), 0..40)) {
+    fn id_sets_hold_exactly_the_ranges_inserted(
+        ranges in prop::collection::vec((0u16..300, 0u16..300), 0..40),
+    ) {
         let mut set = IdSet::default();
         let mut model = std::collections::BTreeSet::new();
         for &(a, b) in &ranges {
@@ -737,7 +748,10 @@ proptest! {
     }
 
     #[test]
-    fn no_panic_on_text_of_their_alphabet(text in ALPHABET, prefix in prop::sample::select(vec!["", "C", "DB", "DBA"])) {
+    fn no_panic_on_text_of_their_alphabet(
+        text in ALPHABET,
+        prefix in prop::sample::select(vec!["", "C", "DB", "DBA"]),
+    ) {
         let text = [prefix, text.as_str()].concat();
         let errors = [TcString::decode(&text).err().map(|e| e.message().to_owned()),
                       GppString::decode(&text).err().map(|e| e.message())];
@@ -773,7 +787,8 @@ proptest! {
         }
         let gpp = mutate(&encode_gpp(&sections, true), &edits);
         if let Ok(decoded) = GppString::decode(&gpp) {
-            let applicable: Vec<i32> = decoded.sections.iter().map(|s| i32::from(s.id().id())).collect();
+            let applicable: Vec<i32> =
+                decoded.sections.iter().map(|s| i32::from(s.id().id())).collect();
             let _ = ccpa_opt_out(&decoded, &applicable);
         }
     }

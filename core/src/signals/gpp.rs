@@ -1,7 +1,7 @@
 //! IAB GPP strings: the header (`DB…`, a Fibonacci range of section ids) and the `~`-separated
 //! sections it lists. `tcfeuv2` goes through the TCF decoder, `uspv1` is the four-character US
-//! Privacy string, the US sections are in [`us`](crate::signals::us); every other section is left undecoded
-//! and reported as unsupported.
+//! Privacy string, the US sections are in [`us`](crate::signals::us); every other section is
+//! left undecoded and reported as unsupported.
 //!
 //! `@iabgpp/cmpapi` is the judge of what a string means; the few decisions that differ from it
 //! are listed in the [module docs](crate::signals).

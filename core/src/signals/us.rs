@@ -5,8 +5,9 @@
 //! with `@iabgpp/cmpapi`'s names, so decoding, reporting and the opt-out reader share it.
 //!
 //! Values are kept raw: for notices and opt-outs 0 is not applicable, 1 yes (opted out, notice
-//! given) and 2 no; 3 is undefined but, like the reference, read as it is. A US section only
-//! ever restricts (its signals are opt-outs), so reading leniently can never grant anything.
+//! given) and 2 no; for consents 0 is not applicable, 1 no consent and 2 consent; 3 is undefined
+//! but, like the reference, read as it is. A US section only ever restricts (its signals are
+//! opt-outs), so reading leniently can never grant anything.
 
 use super::bits::{Bits, BitsError};
 use super::gpp::{GppError, SectionId};
