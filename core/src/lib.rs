@@ -6,7 +6,8 @@
 //! **In scope:** the consent model ([`consent`]), which purposes an event needs and whether it is
 //! admitted ([`policy`]), privacy transforms ([`privacy`]), batching, the retry table and backoff
 //! ([`retry`]), the wire format ([`wire`]), persisted snapshots ([`snapshot`]), counters
-//! ([`stats`]) and the state machine that composes them ([`Consentry`]).
+//! ([`stats`]), the state machine that composes them ([`Consentry`]), and the decoders of the IAB
+//! privacy signals (TCF v2.2 and GPP strings) with what they mean for the site ([`signals`]).
 //!
 //! **Out of scope:** clocks, randomness, the network, storage, timers and the browser. The crate
 //! is `no_std` (with `alloc`): it cannot read a clock or do I/O even by accident. Every "now" and
@@ -54,6 +55,9 @@ pub mod policy;
 pub mod privacy;
 pub mod purpose;
 pub mod retry;
+/// Privacy signals a page carries, read from their text: IAB TCF v2.2 TC strings and IAB GPP
+/// strings, and what they grant or opt out of. Pure functions, not yet wired into the machine.
+pub mod signals;
 pub mod snapshot;
 pub mod stats;
 pub mod tabs;
