@@ -26,6 +26,9 @@ fi
 step "native tests"
 cargo test --workspace --locked
 
+step "the TCF and GPP decoders against the IAB reference libraries"
+npm run test:iab
+
 step "browser tests of the wasm boundary (headless Chromium)"
 cargo test --target wasm32-unknown-unknown -p consentry --features std --locked
 
