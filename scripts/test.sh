@@ -26,6 +26,9 @@ fi
 step "native tests"
 cargo test --workspace --locked
 
+step "the JavaScript shell's pure parts (node:test)"
+npm run test:js
+
 step "the TCF and GPP decoders against the IAB reference libraries"
 npm run test:iab
 
