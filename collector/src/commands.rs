@@ -48,6 +48,10 @@ pub enum KeyCommand {
         /// SQLite's busy handler retries) get the write lock in between.
         #[arg(long, default_value_t = 20)]
         pause_ms: u64,
+        /// No collector serves this database: rotate without one having started with the new
+        /// key first.
+        #[arg(long)]
+        offline: bool,
     },
 }
 
@@ -65,9 +69,11 @@ pub enum TokenCommand {
     },
     /// Lists tokens (never their secrets).
     List,
-    /// Revokes a token by id; it fails at once, also on a running collector.
+    /// Revokes a token by id; it fails at once, also on a running collector. `admin-token`
+    /// revokes the configured admin token (--admin-token / CONSENTRY_ADMIN_TOKEN, or the one
+    /// kept in the data directory): it opens nothing from then on, even if given again.
     Revoke {
-        /// The token's id (`tok_...`, from `token list`).
+        /// The token's id (`tok_...`, from `token list`), or `admin-token`.
         id: String,
     },
 }
@@ -76,7 +82,30 @@ pub enum TokenCommand {
 #[derive(Subcommand, Clone, Debug)]
 pub enum AuditCommand {
     /// Checks the hash chain; exits non-zero naming the first broken entry.
-    Verify,
+    Verify {
+        /// An entry's sequence number and hash kept outside the database (from the shipped
+        /// JSON log's `audit_seq`/`audit_hash`, or an earlier verify): the chain must still hold
+        /// that entry with that hash, which catches a log cut short or rewritten whole by
+        /// someone who could write the database. Repeatable.
+        #[arg(long = "anchor", value_name = "SEQ:HASH")]
+        anchors: Vec<String>,
+    },
+}
+
+/// A `--anchor SEQ:HASH`.
+fn parse_anchor(text: &str) -> Result<(i64, String), String> {
+    let bad = || format!("--anchor `{text}` must be SEQ:HASH, e.g. 42:9f86d0…");
+    let (seq, hash) = text.split_once(':').ok_or_else(bad)?;
+    let seq = seq
+        .parse::<i64>()
+        .ok()
+        .filter(|n| *n >= 1)
+        .ok_or_else(bad)?;
+    let hash = hash.trim().to_ascii_lowercase();
+    if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(bad());
+    }
+    Ok((seq, hash))
 }
 
 /// Runs `command` on the database in `cli.data_dir`; messages go to stderr, results to stdout.
@@ -144,6 +173,34 @@ fn execute(command: Command, cli: &Cli) -> Result<ExitCode, String> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Token(TokenCommand::Revoke { id }) if id == tokens::CONFIGURED_ADMIN => {
+            let secret = match &cli.admin_token {
+                Some(token) => token.trim().to_owned(),
+                None => std::fs::read_to_string(data_dir.join(crate::keys::ADMIN_TOKEN_FILE))
+                    .map(|text| text.trim().to_owned())
+                    .map_err(|e| {
+                        format!(
+                            "no admin token to revoke: give it with --admin-token or \
+                             CONSENTRY_ADMIN_TOKEN ({}: {e})",
+                            crate::keys::ADMIN_TOKEN_FILE
+                        )
+                    })?,
+            };
+            let hash = tokens::hash(&secret);
+            let revoked = db
+                .revoke_configured_admin(
+                    &hash,
+                    crate::clock::now_ms(),
+                    cli_entry("token.revoke", tokens::CONFIGURED_ADMIN, "ok"),
+                )
+                .map_err(|e| format!("database: {e}"))?;
+            if revoked {
+                eprintln!("revoked the admin token; start the collector with a new one");
+            } else {
+                eprintln!("the admin token was already revoked");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Token(TokenCommand::Revoke { id }) => {
             let now = crate::clock::now_ms();
             let revoked = db
@@ -161,28 +218,76 @@ fn execute(command: Command, cli: &Cli) -> Result<ExitCode, String> {
             new_key_file,
             batch_size,
             pause_ms,
-        }) => rotate(&mut db, cli, &new_key_file, batch_size.max(1), pause_ms),
-        Command::Audit(AuditCommand::Verify) => {
-            match db.verify_audit().map_err(|e| format!("database: {e}"))? {
-                Ok((length, head)) => {
-                    println!("audit log verified: {length} entries, head {head}");
-                    Ok(ExitCode::SUCCESS)
-                }
+            offline,
+        }) => rotate(
+            &mut db,
+            cli,
+            &new_key_file,
+            (batch_size.max(1), offline),
+            pause_ms,
+        ),
+        Command::Audit(AuditCommand::Verify { anchors }) => {
+            let anchors = anchors
+                .iter()
+                .map(|a| parse_anchor(a))
+                .collect::<Result<Vec<_>, _>>()?;
+            let (length, head) = match db.verify_audit().map_err(|e| format!("database: {e}"))? {
+                Ok(verified) => verified,
                 Err(broken) => {
                     eprintln!("consentry-collector: {broken}");
-                    Ok(ExitCode::FAILURE)
+                    return Ok(ExitCode::FAILURE);
+                }
+            };
+            for (seq, hash) in &anchors {
+                let stored = db.audit_hash(*seq).map_err(|e| format!("database: {e}"))?;
+                let problem = match stored {
+                    None => Some(format!(
+                        "the log ends at entry {length}, before anchored entry {seq}: it was cut short"
+                    )),
+                    Some(stored) if stored != *hash => Some(format!(
+                        "audit entry {seq} does not have the anchored hash: the chain was rewritten"
+                    )),
+                    Some(_) => None,
+                };
+                if let Some(problem) = problem {
+                    eprintln!("consentry-collector: {problem}");
+                    return Ok(ExitCode::FAILURE);
                 }
             }
+            println!(
+                "audit log verified: {length} entries, head {head}{}",
+                match anchors.len() {
+                    0 => String::new(),
+                    n => format!(", {n} anchors hold"),
+                }
+            );
+            Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// Who runs the command line: `cli:uid=<uid>` from the process's real user id (which the caller
+/// cannot choose), with `$USER` after it as a hint (which it can).
+fn cli_actor() -> String {
+    #[cfg(unix)]
+    let uid = {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata("/proc/self")
+            .map_or_else(|_| "unknown".to_owned(), |m| m.uid().to_string())
+    };
+    #[cfg(not(unix))]
+    let uid = "unknown".to_owned();
+    match std::env::var("USER") {
+        Ok(user) => format!("cli:uid={uid} ({user})"),
+        Err(_) => format!("cli:uid={uid}"),
     }
 }
 
 /// An audit entry for a change made from the command line.
 pub fn cli_entry(action: &str, target: &str, outcome: &str) -> NewAuditEntry {
-    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned());
     NewAuditEntry {
         at_ms: crate::clock::now_ms(),
-        actor: format!("cli:{user}"),
+        actor: cli_actor(),
         role: Role::Admin.as_str().to_owned(),
         action: action.to_owned(),
         target: target.to_owned(),
@@ -194,7 +299,7 @@ fn rotate(
     db: &mut Database,
     cli: &Cli,
     new_key_file: &Path,
-    batch: u32,
+    (batch, offline): (u32, bool),
     pause_ms: u64,
 ) -> Result<ExitCode, String> {
     let new = DataKey::from_file(new_key_file)?;
@@ -217,15 +322,21 @@ fn rotate(
     let old_ids: Vec<String> = old.iter().map(|k| k.id().to_owned()).collect();
     let codec = Codec::encrypted(Keyring::new(new, old));
     eprintln!("re-encrypting under key {new_id} ({batch} rows per transaction)");
-    let (rewritten, retired) = db
-        .rotate(&codec, batch, |done| {
-            if done > 0 && done % 10_000 < u64::from(batch) {
-                eprintln!("  {done} rows");
-            }
-            std::thread::sleep(std::time::Duration::from_millis(pause_ms));
-        })
-        .map_err(|e| format!("rotation stopped: {e}"))?;
     let target = format!("{} -> {new_id}", old_ids.join(","));
+    let rotated = db.rotate(&codec, (batch, offline), |done| {
+        if done > 0 && done % 10_000 < u64::from(batch) {
+            eprintln!("  {done} rows");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(pause_ms));
+    });
+    let (rewritten, retired) = match rotated {
+        Ok(done) => done,
+        Err(e) => {
+            // A failed rotation is recorded too; nothing was retired.
+            let _ = db.audit(cli_entry("key.rotate", &target, "failed"));
+            return Err(format!("rotation stopped: {e}"));
+        }
+    };
     db.audit(cli_entry(
         "key.rotate",
         &target,

@@ -182,6 +182,11 @@ pub struct Cli {
     #[arg(long, env = "CONSENTRY_MAX_CONNECTIONS", default_value_t = ConnectionLimits::default().max_connections)]
     pub max_connections: usize,
 
+    /// Connections one client address (an IPv6 /64) may hold at once; 0 for no cap. Peers in
+    /// --trusted-proxy are exempt.
+    #[arg(long, env = "CONSENTRY_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = ConnectionLimits::default().max_connections_per_address)]
+    pub max_connections_per_address: usize,
+
     /// Seconds a connection may stay open with no request in flight.
     #[arg(long, env = "CONSENTRY_IDLE_TIMEOUT_SECS", default_value_t = ConnectionLimits::default().idle_timeout.as_secs())]
     pub idle_timeout_secs: u64,
@@ -458,6 +463,7 @@ impl Settings {
             },
             limits: ConnectionLimits {
                 max_connections: cli.max_connections,
+                max_connections_per_address: cli.max_connections_per_address,
                 idle_timeout: Duration::from_secs(cli.idle_timeout_secs),
                 max_age: Duration::from_secs(cli.max_connection_age_secs),
                 request_timeout: Duration::from_secs(cli.request_timeout_secs),

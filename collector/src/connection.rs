@@ -7,7 +7,8 @@
 //!   header timeout starts as soon as the connection is served, so a client that completes the
 //!   handshake and sends nothing is closed after [`ConnectionLimits::header_timeout`].
 //! - **Cap:** at most [`ConnectionLimits::max_connections`] at once (also bounded by the
-//!   descriptor limit, raised at start); one more is closed on accept and counted.
+//!   descriptor limit, raised at start), and [`ConnectionLimits::max_connections_per_address`]
+//!   from one address ([`crate::peers`]); one more is closed on accept and counted.
 //! - **Watchdog:** a connection with no request in flight for
 //!   [`ConnectionLimits::idle_timeout`] (HTTP/2 has no idle timeout of its own), or older than
 //!   [`ConnectionLimits::max_age`], is asked to close gracefully (GOAWAY on HTTP/2), and dropped
@@ -17,6 +18,7 @@
 
 use crate::api::{DropConnection, PeerAddr};
 use crate::metrics::Metrics;
+use crate::peers::PeerSlot;
 use axum::extract::Request;
 use axum::response::Response;
 use axum::Router;
@@ -45,6 +47,9 @@ pub const RESERVED_DESCRIPTORS: u64 = 64;
 pub struct ConnectionLimits {
     /// Connections open at once.
     pub max_connections: usize,
+    /// Connections one client address (an IPv6 /64) may hold at once; 0 for no cap. Trusted
+    /// proxies are exempt.
+    pub max_connections_per_address: usize,
     /// To finish the TLS handshake.
     pub handshake_timeout: Duration,
     /// To send a request's headers (HTTP/1.1), from the moment the connection is served or the
@@ -79,6 +84,7 @@ impl Default for ConnectionLimits {
     fn default() -> Self {
         ConnectionLimits {
             max_connections: 4096,
+            max_connections_per_address: 256,
             handshake_timeout: Duration::from_secs(10),
             header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
@@ -128,9 +134,15 @@ pub struct Shared {
     pub metrics: Metrics,
 }
 
-/// Serves one accepted connection until it closes; `permit` is its place under the cap.
-pub async fn serve(tcp: TcpStream, peer: SocketAddr, shared: Shared, permit: OwnedSemaphorePermit) {
-    let _permit = permit;
+/// Serves one accepted connection until it closes; `places` are its places under the global
+/// cap and its address's.
+pub async fn serve(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    shared: Shared,
+    places: (OwnedSemaphorePermit, PeerSlot),
+) {
+    let _places = places;
     shared.metrics.connections_open.inc();
     let _open = OpenConnection(shared.metrics.connections_open.clone());
     let _ = tcp.set_nodelay(true);
@@ -205,12 +217,12 @@ where
             }
             _ = tokio::time::sleep_until(deadline) => {
                 if drop_at.is_some() {
-                    tracing::debug!(%peer, "connection did not close in time; dropped");
+                    tracing::debug!("connection did not close in time; dropped");
                     return;
                 }
                 let reason = if Instant::now() >= born + limits.max_age { "max_age" } else { "idle" };
                 if reason == "max_age" || activity.is_idle(limits.idle_timeout) {
-                    tracing::debug!(%peer, reason, "closing the connection");
+                    tracing::debug!(reason, "closing the connection");
                     connection.as_mut().graceful_shutdown();
                     // An idle connection has nothing to finish (an HTTP/2 client that never
                     // sent its preface does not answer the GOAWAY either).

@@ -47,6 +47,7 @@ pub mod keys;
 pub mod metrics;
 pub mod network;
 pub mod origin;
+pub mod peers;
 pub mod roles;
 pub mod server;
 pub mod store;

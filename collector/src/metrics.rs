@@ -30,7 +30,7 @@ pub struct Metrics {
     /// Connections open now.
     pub connections_open: IntGauge,
     /// Connections closed on accept because the cap was reached.
-    pub connections_refused: IntCounter,
+    pub connections_refused: IntCounterVec,
     /// Seconds from BEGIN to COMMIT of each store write group.
     pub store_commit_seconds: Histogram,
     /// Operations waiting for the store thread (set when scraped).
@@ -102,9 +102,12 @@ impl Metrics {
             )?,
             connections_refused: register(
                 r,
-                IntCounter::new(
-                    "connections_refused_total",
-                    "Connections closed on accept at the connection cap.",
+                IntCounterVec::new(
+                    Opts::new(
+                        "connections_refused_total",
+                        "Connections closed on accept, by cap: `total` or `address`.",
+                    ),
+                    &["cap"],
                 ),
             )?,
             store_commit_seconds: register(

@@ -10,7 +10,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 use ipnet::IpNet;
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::num::NonZeroU32;
 use std::str::FromStr;
 use std::time::Duration;
@@ -64,26 +64,77 @@ impl Networks {
     }
 }
 
+/// Who a request comes from, as far as the collector can tell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientAddress {
+    /// The address limits are counted against.
+    pub ip: IpAddr,
+    /// Whether `ip` is known to be the client's: `false` when a trusted proxy sent no usable
+    /// `X-Forwarded-For` (none, or an entry that is not an address), so `ip` is only the last
+    /// trusted hop. The admin allowlist admits only a vouched address.
+    pub vouched: bool,
+}
+
 /// The client's address: the peer, unless the peer is a trusted proxy, then the right-most
 /// `X-Forwarded-For` entry that is not a trusted proxy (entries further left are the client's
-/// own claims and are not believed).
+/// own claims and are not believed). `forwarded_for` holds the header's values in order, `None`
+/// for one that is not text. When the chain of trusted hops ends in something that is not an
+/// address, or in nothing, the answer is the last trusted hop, not vouched for: a client that
+/// garbles the header must not borrow a proxy's address.
 pub fn client_ip<'a>(
     peer: IpAddr,
-    forwarded_for: impl DoubleEndedIterator<Item = &'a str>,
+    forwarded_for: impl DoubleEndedIterator<Item = Option<&'a str>>,
     trusted: &Networks,
-) -> IpAddr {
+) -> ClientAddress {
     if !trusted.contains(peer) {
-        return peer;
+        return ClientAddress {
+            ip: peer,
+            vouched: true,
+        };
     }
-    let mut client = peer;
-    for entry in forwarded_for.rev().flat_map(|v| v.rsplit(',')) {
-        match IpAddr::from_str(entry.trim()) {
-            Ok(ip) if trusted.contains(ip) => client = ip,
-            Ok(ip) => return ip,
-            Err(_) => return client,
+    let mut client = ClientAddress {
+        ip: peer,
+        vouched: false,
+    };
+    for value in forwarded_for.rev() {
+        let Some(value) = value else {
+            return ClientAddress {
+                vouched: false,
+                ..client
+            };
+        };
+        for entry in value.rsplit(',') {
+            match IpAddr::from_str(entry.trim()) {
+                Ok(ip) if trusted.contains(ip) => {
+                    client = ClientAddress { ip, vouched: true };
+                }
+                Ok(ip) => return ClientAddress { ip, vouched: true },
+                Err(_) => {
+                    return ClientAddress {
+                        vouched: false,
+                        ..client
+                    }
+                }
+            }
         }
     }
     client
+}
+
+/// What per-address limits (rate, body memory, connections) count a client address as: an IPv4
+/// address (or IPv4-mapped IPv6) alone, an IPv6 address by its /64, which is what one subscriber
+/// is usually given, so rotating through a prefix gains nothing.
+pub fn address_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+        v4 => v4,
+    }
 }
 
 /// A token bucket's size: `burst` at once, refilled at `per_minute`. Zero turns it off.
@@ -178,22 +229,40 @@ mod tests {
         let trusted = nets(&["127.0.0.1", "10.0.0.0/8"]);
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
         let proxy = ip("127.0.0.1");
-        for (peer, headers, client) in [
-            (proxy, vec!["203.0.113.9"], "203.0.113.9"),
+        for (peer, headers, client, vouched) in [
+            (proxy, vec![Some("203.0.113.9")], "203.0.113.9", true),
             (
                 proxy,
-                vec!["198.51.100.1, 203.0.113.9, 10.0.0.2"],
+                vec![Some("198.51.100.1, 203.0.113.9, 10.0.0.2")],
                 "203.0.113.9",
+                true,
             ),
-            (proxy, vec!["198.51.100.1", "203.0.113.9"], "203.0.113.9"),
-            (proxy, vec![], "127.0.0.1"),
-            (proxy, vec!["garbage, 10.0.0.3"], "10.0.0.3"),
-            (ip("198.51.100.5"), vec!["203.0.113.9"], "198.51.100.5"),
+            (
+                proxy,
+                vec![Some("198.51.100.1"), Some("203.0.113.9")],
+                "203.0.113.9",
+                true,
+            ),
+            (proxy, vec![Some("10.0.0.4, 10.0.0.3")], "10.0.0.4", true),
+            // Nothing usable from a trusted proxy: its own address, not vouched for.
+            (proxy, vec![], "127.0.0.1", false),
+            (proxy, vec![Some("garbage, 10.0.0.3")], "10.0.0.3", false),
+            (proxy, vec![Some("10.0.0.3, ")], "127.0.0.1", false),
+            (proxy, vec![Some("10.0.0.5"), None], "127.0.0.1", false),
+            (
+                ip("198.51.100.5"),
+                vec![Some("203.0.113.9")],
+                "198.51.100.5",
+                true,
+            ),
         ] {
             assert_eq!(
-                client_ip(peer, headers.into_iter(), &trusted),
-                ip(client),
-                "{peer}"
+                client_ip(peer, headers.clone().into_iter(), &trusted),
+                ClientAddress {
+                    ip: ip(client),
+                    vouched
+                },
+                "{peer} {headers:?}"
             );
         }
     }

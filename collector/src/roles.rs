@@ -3,7 +3,8 @@
 //!
 //! | permission | admin | editor | viewer | dsr |
 //! | --- | --- | --- | --- | --- |
-//! | [`Permission::ReadData`] (events, stats) | yes | yes | yes | no |
+//! | [`Permission::ReadData`] (one visitor's events, stats) | yes | yes | yes | no |
+//! | [`Permission::ExportData`] (everyone's events, page by page) | yes | yes | no | no |
 //! | [`Permission::ReadMetrics`] | yes | yes | yes | no |
 //! | [`Permission::ReadAudit`] | yes | no | no | no |
 //! | [`Permission::ManageTokens`] | yes | no | no | no |
@@ -32,8 +33,10 @@ pub enum Role {
 /// What an authenticated route needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Permission {
-    /// Stored events and counters.
+    /// One visitor's stored events, and counters.
     ReadData,
+    /// Everyone's stored events, page by page: an export.
+    ExportData,
     /// The Prometheus metrics.
     ReadMetrics,
     /// The audit log.
@@ -54,6 +57,7 @@ impl Role {
             Permission::ReadData | Permission::ReadMetrics => {
                 matches!(self, Role::Admin | Role::Editor | Role::Viewer)
             }
+            Permission::ExportData => matches!(self, Role::Admin | Role::Editor),
             Permission::ReadAudit | Permission::ManageTokens | Permission::TestControls => {
                 self == Role::Admin
             }
@@ -113,6 +117,7 @@ mod tests {
         use Permission::*;
         let table = [
             (ReadData, [true, true, true, false]),
+            (ExportData, [true, true, false, false]),
             (ReadMetrics, [true, true, true, false]),
             (ReadAudit, [true, false, false, false]),
             (ManageTokens, [true, false, false, false]),

@@ -17,6 +17,7 @@ use crate::faults::FaultQueue;
 use crate::keys::{load_or_create_admin_token, AdminTokenSource};
 use crate::metrics::Metrics;
 use crate::network::Limiter;
+use crate::peers::PeerCounts;
 use crate::store::{Codec, Store, StoreCloser, StoreError, DATABASE_FILE};
 use crate::tls::{self, LocalCa, TlsError};
 use std::fmt;
@@ -164,6 +165,13 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         .audit(system_entry("collector.start"))
         .await
         .map_err(StartError::Store)?;
+    if store
+        .is_revoked(crate::tokens::hash(admin_token.expose()))
+        .await
+        .map_err(StartError::Store)?
+    {
+        tracing::warn!("the admin token was revoked: it opens nothing; give a new --admin-token");
+    }
 
     let (stopping, stopping_rx) = watch::channel(false);
     let environments = settings
@@ -189,7 +197,7 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         ),
         request_timeout: settings.limits.request_timeout,
         body_idle_timeout: settings.limits.body_idle_timeout,
-        trusted_proxies: settings.trusted_proxies,
+        trusted_proxies: settings.trusted_proxies.clone(),
         admin_allow: settings.admin_allow,
         ip_limiter: Limiter::new(settings.ip_rate),
         key_limiter: Limiter::new(settings.key_rate),
@@ -205,6 +213,7 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
     let (router, routes) = api::router(Arc::clone(&app));
     let mut limits = settings.limits.clone();
     limits.max_connections = connection::connection_capacity(limits.max_connections);
+    let peers = PeerCounts::new(limits.max_connections_per_address, settings.trusted_proxies);
     let shared = Shared {
         router,
         tls: acceptor,
@@ -214,7 +223,7 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
     };
     let task = tokio::spawn(serve(
         listener,
-        shared,
+        (shared, peers),
         shutdown_rx,
         settings.shutdown_grace,
         stopping,
@@ -251,7 +260,7 @@ fn create_data_dir(dir: &Path) -> io::Result<()> {
 
 async fn serve(
     listener: TcpListener,
-    shared: Shared,
+    (shared, peers): (Shared, Arc<PeerCounts>),
     mut shutdown: oneshot::Receiver<()>,
     grace: Duration,
     stopping: watch::Sender<bool>,
@@ -275,11 +284,17 @@ async fn serve(
                 let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
                     // Counted, and logged only at debug: a flood must not flood the log too.
                     tracing::debug!(capacity, "connection refused: too many open");
-                    shared.metrics.connections_refused.inc();
+                    shared.metrics.connections_refused.with_label_values(&["total"]).inc();
                     drop(tcp);
                     continue;
                 };
-                tokio::spawn(connection::serve(tcp, peer, shared.clone(), permit));
+                let Some(slot) = peers.take(peer.ip()) else {
+                    tracing::debug!("connection refused: too many open from one address");
+                    shared.metrics.connections_refused.with_label_values(&["address"]).inc();
+                    drop(tcp);
+                    continue;
+                };
+                tokio::spawn(connection::serve(tcp, peer, shared.clone(), (permit, slot)));
             }
         }
     }

@@ -17,6 +17,11 @@ use std::io;
 /// The prefix every token carries (so secret scanners and people recognise one).
 pub const TOKEN_PREFIX: &str = "cst_";
 
+/// The name `token revoke` and `DELETE /v1/tokens/{id}` give the configured `--admin-token` (or
+/// the one generated in the data directory). Revoking it stores its hash as a revoked token, so
+/// it opens nothing from then on, whether given again or not; start with a new one to rotate.
+pub const CONFIGURED_ADMIN: &str = "admin-token";
+
 /// The longest token name.
 pub const MAX_TOKEN_NAME_CHARS: usize = 128;
 
@@ -71,6 +76,16 @@ pub struct Principal {
 }
 
 impl Principal {
+    /// How the audit log names it: a token's name and, in brackets, its id (names are the
+    /// operator's free text and need not be unique; ids are); `admin-token` for the configured
+    /// one.
+    pub fn actor(&self) -> String {
+        match &self.token_id {
+            Some(id) => format!("{} [{id}]", self.name),
+            None => self.name.clone(),
+        }
+    }
+
     /// The principal of the configured `--admin-token` (role `admin`).
     pub fn configured_admin() -> Principal {
         Principal {
@@ -89,20 +104,38 @@ impl fmt::Display for BadTokenName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "a token name is 1 to {MAX_TOKEN_NAME_CHARS} characters without control characters"
+            "a token name is 1 to {MAX_TOKEN_NAME_CHARS} characters without control characters, \
+             and not `{CONFIGURED_ADMIN}`, `system` or `cli:…`"
         )
     }
 }
 
 impl std::error::Error for BadTokenName {}
 
-/// Checks a token name.
+/// Checks a token name: also not one of the names the audit log gives actors that are no
+/// token (`admin-token`, `system`, `cli:…`).
 pub fn check_name(name: &str) -> Result<(), BadTokenName> {
     let chars = name.chars().count();
-    if chars == 0 || chars > MAX_TOKEN_NAME_CHARS || name.chars().any(char::is_control) {
+    let reserved =
+        name == CONFIGURED_ADMIN || name == crate::audit::SYSTEM_ACTOR || name.starts_with("cli:");
+    if chars == 0 || chars > MAX_TOKEN_NAME_CHARS || name.chars().any(char::is_control) || reserved
+    {
         return Err(BadTokenName);
     }
     Ok(())
+}
+
+/// The record that revokes the configured admin token whose secret hashes to `hash`: its id is
+/// `admin-token-` and the hash's first 12 hex digits, so each admin token revoked has its own.
+pub fn revoked_admin(hash: &str, now_ms: i64) -> TokenRecord {
+    TokenRecord {
+        id: format!("{CONFIGURED_ADMIN}-{}", hash.get(..12).unwrap_or(hash)),
+        name: CONFIGURED_ADMIN.to_owned(),
+        role: Role::Admin,
+        hash: hash.to_owned(),
+        created_at_ms: now_ms,
+        revoked_at_ms: Some(now_ms),
+    }
 }
 
 /// Makes a token for `name` with `role` at `now_ms`.
@@ -166,7 +199,14 @@ mod tests {
     #[test]
     fn names_are_checked() {
         assert!(check_name("alice's laptop").is_ok());
-        for bad in ["", "a\nb", &"x".repeat(129)] {
+        for bad in [
+            "",
+            "a\nb",
+            &"x".repeat(129),
+            "admin-token",
+            "system",
+            "cli:root",
+        ] {
             assert!(check_name(bad).is_err(), "{bad:?}");
         }
     }

@@ -22,6 +22,7 @@ enum Expect {
 
 const ADMIN_ONLY: Expect = Expect::Roles([true, false, false, false]);
 const READERS: Expect = Expect::Roles([true, true, true, false]);
+const EXPORTERS: Expect = Expect::Roles([true, true, false, false]);
 
 /// Every route, with the body that makes a permitted call succeed. A route the server has but
 /// this table lacks fails the test.
@@ -30,7 +31,8 @@ const EXPECTED: &[(Method, &str, Expect, &str)] = &[
     (Method::GET, "/readyz", Expect::Public, ""),
     (Method::GET, "/metrics", READERS, ""),
     (Method::POST, "/v1/batch", Expect::ApiKey, ""),
-    (Method::GET, "/v1/events", READERS, ""),
+    // Paging through everyone's events is an export; a viewer reads one visitor's (below).
+    (Method::GET, "/v1/events", EXPORTERS, ""),
     (Method::GET, "/v1/stats", READERS, ""),
     (Method::GET, "/v1/audit", ADMIN_ONLY, ""),
     (
@@ -141,7 +143,11 @@ async fn every_route_answers_every_role_as_the_permission_table_says() {
         .find(|e| e["action"] == "audit.read" && e["role"] == "viewer")
         .unwrap();
     assert_eq!(denied["outcome"], "403");
-    assert_eq!(denied["actor"], "viewer in the table test");
+    let actor = denied["actor"].as_str().unwrap();
+    assert!(
+        actor.starts_with("viewer in the table test [tok_") && actor.ends_with(']'),
+        "{actor}"
+    );
     assert!(entries
         .iter()
         .any(|e| e["action"] == "events.read" && e["role"] == "editor" && e["outcome"] == "200"));
@@ -304,5 +310,199 @@ async fn the_command_line_makes_and_revokes_tokens_while_serving_and_no_token_is
         stdout(&verified).contains("audit log verified"),
         "{}",
         stdout(&verified)
+    );
+}
+
+#[tokio::test]
+async fn a_viewer_reads_one_visitors_events_but_cannot_page_through_everyones() {
+    let server = TestServer::start().await;
+    server.post_batch(&fixture()).await;
+    let visitor = fixture()["events"][0]["anonymous_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, viewer) = server.token("viewer", "support desk").await;
+    let one = server
+        .bearer(
+            &viewer,
+            Method::GET,
+            &format!("/v1/events?anonymous_id={visitor}"),
+            "",
+        )
+        .await;
+    assert_eq!(one.status, 200, "{one:?}");
+    assert!(!one.json()["events"].as_array().unwrap().is_empty());
+    let all = server
+        .bearer(&viewer, Method::GET, "/v1/events?since=0&limit=1000", "")
+        .await;
+    assert_eq!(all.status, 403);
+    assert_eq!(all.json()["field"], "anonymous_id");
+    let (_, editor) = server.token("editor", "dpo").await;
+    let exported = server
+        .bearer(&editor, Method::GET, "/v1/events?since=0", "")
+        .await;
+    assert_eq!(exported.status, 200);
+}
+
+#[tokio::test]
+async fn a_token_change_and_its_audit_entry_commit_together_or_not_at_all() {
+    let server = TestServer::start().await;
+    let (kept, kept_secret) = server.token("viewer", "kept").await;
+    let db = rusqlite::Connection::open(server.dir.path().join("collector.sqlite3")).unwrap();
+    db.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+    db.execute_batch(
+        "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log
+         BEGIN SELECT RAISE(ABORT, 'audit refused'); END;",
+    )
+    .unwrap();
+    let create = server
+        .admin(
+            Method::POST,
+            "/v1/tokens",
+            r#"{"name": "unrecorded", "role": "admin"}"#,
+        )
+        .await;
+    assert_eq!(create.status, 503, "{create:?}");
+    assert!(create.json().get("token").is_none());
+    let revoke = server
+        .admin(Method::DELETE, &format!("/v1/tokens/{kept}"), "")
+        .await;
+    assert_eq!(revoke.status, 503, "{revoke:?}");
+    let reset = server.admin(Method::POST, "/v1/admin/reset", "").await;
+    assert_eq!(reset.status, 503, "{reset:?}");
+    db.execute_batch("DROP TRIGGER refuse_audit").unwrap();
+
+    let list = server.admin(Method::GET, "/v1/tokens", "").await.json();
+    let names: Vec<_> = list["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(!names.contains(&"unrecorded".to_owned()), "{names:?}");
+    assert_eq!(
+        server
+            .bearer(&kept_secret, Method::GET, "/v1/stats", "")
+            .await
+            .status,
+        200,
+        "the revocation that was not recorded did not happen"
+    );
+    let count: i64 = db
+        .query_row(
+            "SELECT COUNT(*) FROM tokens WHERE name = 'unrecorded'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(count, 0);
+}
+
+#[tokio::test]
+async fn the_admin_token_can_be_revoked_and_then_opens_nothing_even_after_a_restart() {
+    let server = TestServer::start().await;
+    let (_, spare) = server.token("admin", "break glass").await;
+    let revoke = server
+        .admin(Method::DELETE, "/v1/tokens/admin-token", "")
+        .await;
+    assert_eq!(revoke.status, 200, "{revoke:?}");
+    assert_eq!(server.admin(Method::GET, "/v1/stats", "").await.status, 401);
+    let list = server
+        .bearer(&spare, Method::GET, "/v1/tokens", "")
+        .await
+        .json();
+    let revoked = list["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "admin-token")
+        .unwrap()
+        .clone();
+    assert!(revoked["id"].as_str().unwrap().starts_with("admin-token-"));
+    assert!(revoked["revoked_at_ms"].is_i64());
+    let again = server
+        .bearer(&spare, Method::DELETE, "/v1/tokens/admin-token", "")
+        .await;
+    assert_eq!(again.status, 404, "already revoked");
+    let dir = server.stop().await;
+    let restarted = TestServer::start_in(dir, |_| {}).await;
+    assert_eq!(
+        restarted.admin(Method::GET, "/v1/stats", "").await.status,
+        401,
+        "given again, it still opens nothing"
+    );
+    let audit = restarted
+        .bearer(&spare, Method::GET, "/v1/audit?limit=1000", "")
+        .await
+        .json();
+    assert!(audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["action"] == "token.revoke"
+            && e["target"] == "admin-token"
+            && e["outcome"] == "200"));
+}
+
+#[tokio::test]
+async fn the_command_line_revokes_the_admin_token_kept_in_the_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = Served::start(
+        dir.path(),
+        &[
+            "--plain-http",
+            "--generate-encryption-key",
+            "--api-key",
+            "demo=pk_demo",
+        ],
+        &[],
+    );
+    let token = std::fs::read_to_string(dir.path().join("admin-token"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let before = bearer_to(served.addr, &token, Method::GET, "/v1/stats", "").await;
+    assert_eq!(before.status, 200);
+    let revoked = tool(dir.path(), &["token", "revoke", "admin-token"]);
+    assert!(revoked.status.success(), "{}", stderr(&revoked));
+    let after = bearer_to(served.addr, &token, Method::GET, "/v1/stats", "").await;
+    assert_eq!(after.status, 401, "at once, on the running collector");
+    let (_, log) = served.stop();
+    assert!(!log.contains(&token), "the token is never logged");
+}
+
+#[tokio::test]
+async fn audit_actors_are_unique_and_no_token_passes_for_the_admin_token_or_the_command_line() {
+    let server = TestServer::start().await;
+    for name in ["admin-token", "system", "cli:root"] {
+        let reply = server
+            .admin(
+                Method::POST,
+                "/v1/tokens",
+                &json!({"name": name, "role": "admin"}).to_string(),
+            )
+            .await;
+        assert_eq!(reply.status, 400, "{name}");
+        assert_eq!(reply.json()["field"], "name");
+    }
+    let (first, a) = server.token("viewer", "alice").await;
+    let (second, b) = server.token("viewer", "alice").await;
+    for token in [&a, &b] {
+        server.bearer(token, Method::GET, "/v1/stats", "").await;
+    }
+    let audit = server
+        .admin(Method::GET, "/v1/audit?limit=1000", "")
+        .await
+        .json();
+    let actors: Vec<_> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "stats.read")
+        .map(|e| e["actor"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        actors,
+        [format!("alice [{first}]"), format!("alice [{second}]")]
     );
 }

@@ -334,3 +334,67 @@ fn the_binary_refuses_to_start_without_a_key_unless_told_to_store_in_clear() {
         32
     );
 }
+
+#[tokio::test]
+async fn key_rotate_refuses_a_new_key_no_collector_has_started_with() {
+    let keys_dir = tempfile::tempdir().unwrap();
+    let old = key_file(keys_dir.path(), "old.key", 1);
+    let new = key_file(keys_dir.path(), "new.key", 2);
+    // The collector serves with the old key alone: rotating now would retire the key it seals
+    // with.
+    let server = TestServer::start_with(|s| s.encryption = keys(&old, &[])).await;
+    server
+        .post_batch(&batch_of(vec![track(&uuid(1), &["analytics"])]))
+        .await;
+    let rotate = |extra: &[&str]| {
+        std::process::Command::new(BINARY)
+            .args(["key", "rotate", "--new-key-file"])
+            .arg(&new)
+            .arg("--encryption-key-file")
+            .arg(&old)
+            .arg("--data-dir")
+            .arg(server.dir.path())
+            .args(extra)
+            .env_remove("CONSENTRY_ENCRYPTION_KEY")
+            .output()
+            .unwrap()
+    };
+    let refused = rotate(&[]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("no collector has started with the new key"),
+        "{stderr}"
+    );
+    assert_eq!(
+        server.events().await.len(),
+        1,
+        "nothing was rewritten or retired"
+    );
+    let audit = server
+        .admin(Method::GET, "/v1/audit?limit=1000", "")
+        .await
+        .json();
+    assert!(audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["action"] == "key.rotate" && e["outcome"] == "failed"));
+
+    // Offline, with no collector serving the file, the operator may say so.
+    let dir = server.stop().await;
+    let offline = std::process::Command::new(BINARY)
+        .args(["key", "rotate", "--offline", "--new-key-file"])
+        .arg(&new)
+        .arg("--encryption-key-file")
+        .arg(&old)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env_remove("CONSENTRY_ENCRYPTION_KEY")
+        .output()
+        .unwrap();
+    assert!(offline.status.success(), "{offline:?}");
+    let after = TestServer::start_in(dir, |s| s.encryption = keys(&new, &[])).await;
+    assert_eq!(after.events().await.len(), 1);
+    after.stop().await;
+}

@@ -416,3 +416,62 @@ async fn early_answers_on_keep_alive_connections_arrive_with_connection_close() 
         assert_eq!(reply.header("connection"), None);
     }
 }
+
+/// A request on a new connection from `source`, as raw HTTP/1.1; what came back (empty if the
+/// server closed the connection without answering).
+async fn healthz_from(server: &TestServer, source: &str) -> Vec<u8> {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
+    let mut tcp = socket.connect(server.addr).await.unwrap();
+    let _ = tcp
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut answer)).await;
+    answer
+}
+
+#[tokio::test]
+async fn one_address_holds_only_its_share_of_connections_and_others_are_served() {
+    let server = TestServer::start_with(|s| {
+        s.limits.max_connections = 100;
+        s.limits.max_connections_per_address = 3;
+    })
+    .await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(TcpStream::connect(server.addr).await.unwrap());
+    }
+    let over = healthz_from(&server, "127.0.0.1").await;
+    assert!(over.is_empty(), "served over the address's share: {over:?}");
+    let other = healthz_from(&server, "127.0.0.2").await;
+    assert!(
+        other.starts_with(b"HTTP/1.1 200"),
+        "another address is served: {:?}",
+        String::from_utf8_lossy(&other)
+    );
+    drop(held.pop());
+    // The server sees the close on its own schedule: try until the place is back (bounded).
+    let mut served = false;
+    for _ in 0..50 {
+        if healthz_from(&server, "127.0.0.1")
+            .await
+            .starts_with(b"HTTP/1.1 200")
+        {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(served, "a closed connection gives its place back");
+    drop(held);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let reply = server.admin(Method::GET, "/metrics", "").await;
+    let metrics = String::from_utf8_lossy(&reply.body);
+    assert!(
+        metrics.lines().any(|l| l
+            .starts_with("consentry_connections_refused_total{cap=\"address\"}")
+            && !l.ends_with(" 0")),
+        "{metrics}"
+    );
+}

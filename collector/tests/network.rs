@@ -162,3 +162,30 @@ async fn batches_over_the_per_key_limit_are_429_and_other_keys_go_on() {
     );
     assert_eq!(server.post_batch(&other).await.status, 200);
 }
+
+#[tokio::test]
+async fn a_garbled_forwarded_for_never_borrows_a_trusted_proxys_address() {
+    // The proxies' own network is allowed; a client behind them must not pass as one of them.
+    let server = TestServer::start_with(|s| {
+        s.admin_allow = networks(&["10.0.0.0/8"]);
+        s.trusted_proxies = networks(&["127.0.0.1", "10.0.0.0/8"]);
+    })
+    .await;
+    assert_eq!(
+        stats_from(&server, Some("10.0.0.7")).await,
+        200,
+        "a client inside the trusted network, vouched for by the proxy"
+    );
+    for garbled in ["garbage, 10.0.0.3", "10.0.0.3, ", "10.0.0.3,, 10.0.0.4", ""] {
+        assert_eq!(
+            stats_from(&server, Some(garbled)).await,
+            403,
+            "X-Forwarded-For {garbled:?}"
+        );
+    }
+    assert_eq!(
+        stats_from(&server, None).await,
+        403,
+        "a trusted proxy that names no client is not the client"
+    );
+}

@@ -125,3 +125,34 @@ async fn stats_are_read_from_counters_kept_as_rows_are_stored_and_survive_a_rest
     assert_eq!(again.stats().await, expected);
     again.stop().await;
 }
+
+#[tokio::test]
+async fn a_flood_of_rejected_requests_costs_at_most_a_commit_a_second() {
+    let server = TestServer::start().await;
+    let commits = |text: &str| sample(text, "consentry_store_commit_seconds_count").unwrap();
+    let metrics = || async {
+        String::from_utf8_lossy(&server.admin(Method::GET, "/metrics", "").await.body).into_owned()
+    };
+    let before = commits(&metrics().await);
+    let started = std::time::Instant::now();
+    let flood = 400;
+    for _ in 0..flood {
+        let reply = server
+            .post_batch_with(&fixture(), &[("origin", "https://elsewhere.example")])
+            .await;
+        assert_eq!(reply.status, 403);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    // The scrape itself is audited: one commit for its entry.
+    let during = commits(&metrics().await) - before - 1.0;
+    eprintln!("{flood} rejected requests in {elapsed:.2} s: {during} commits");
+    assert!(
+        during <= elapsed.ceil() + 1.0,
+        "{during} commits for {flood} rejections in {elapsed:.2} s"
+    );
+    assert_eq!(
+        server.stats().await["rejected_requests"]["403"],
+        flood,
+        "a read folds in every count"
+    );
+}

@@ -1,11 +1,14 @@
 //! Test controls, present only with `--fault-injection`: queue faults for the next batch
 //! requests, clear them, and delete everything stored.
 
+use super::audit::{Audited, Auditor};
 use super::{ApiError, App};
 use crate::faults::{Fault, FaultQueue};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -69,10 +72,18 @@ pub async fn clear_faults(State(app): State<Arc<App>>) -> Result<Json<Queued>, A
 }
 
 /// `POST /v1/admin/reset`: deletes every stored batch, event, consent change and counter, and
-/// clears queued faults.
-pub async fn reset(State(app): State<Arc<App>>) -> Result<Json<ResetDone>, ApiError> {
+/// clears queued faults. The deletion and its audit entry commit together.
+pub async fn reset(
+    State(app): State<Arc<App>>,
+    Extension(auditor): Extension<Auditor>,
+) -> Result<Response, ApiError> {
     queue(&app)?.clear();
-    app.store.reset().await.map_err(|e| ApiError::storage(&e))?;
+    app.store
+        .reset(auditor.entry("all stored data", 200))
+        .await
+        .map_err(|e| ApiError::storage(&e))?;
     tracing::info!("all stored data deleted");
-    Ok(Json(ResetDone { reset: true }))
+    let mut response = Json(ResetDone { reset: true }).into_response();
+    response.extensions_mut().insert(Audited);
+    Ok(response)
 }

@@ -1,11 +1,13 @@
 //! Bearer authentication and the role check of the read/admin API (ours: the roles are).
 //!
 //! `Authorization: Bearer <token>`: the configured `--admin-token` (compared in constant time)
-//! is an `admin`; any other token is looked up by its SHA-256 among the live tokens in the
+//! is an `admin` unless it was revoked (`token revoke admin-token`); any other token is looked up by its SHA-256 among the live tokens in the
 //! store, on every request, so a revoked token fails at once. No token or an unknown one is 401;
-//! a role without the route's permission is 403. The principal travels on the response, for the
-//! audit layer. Tokens are never logged.
+//! a role without the route's permission is 403. The principal travels on the request (as an
+//! [`Auditor`], for handlers that audit their own changes) and on the response, for the audit
+//! layer. Tokens are never logged.
 
+use super::audit::Auditor;
 use super::routes::Guard;
 use super::{ApiError, App};
 use crate::tokens::{self, Principal};
@@ -17,7 +19,11 @@ use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 
 /// Lets the request through only with a token whose role has the route's permission.
-pub async fn authorize(State(guard): State<Arc<Guard>>, request: Request, next: Next) -> Response {
+pub async fn authorize(
+    State(guard): State<Arc<Guard>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let principal = match identify(&guard.app, request.headers()).await {
         Ok(Some(principal)) => principal,
         Ok(None) => return ApiError::admin_unauthorized().into_response(),
@@ -33,6 +39,10 @@ pub async fn authorize(State(guard): State<Arc<Guard>>, request: Request, next: 
         response.extensions_mut().insert(principal);
         return response;
     }
+    request.extensions_mut().insert(Auditor {
+        principal: principal.clone(),
+        action: guard.action,
+    });
     let mut response = next.run(request).await;
     response.extensions_mut().insert(principal);
     response
@@ -44,7 +54,12 @@ pub async fn identify(app: &App, headers: &HeaderMap) -> Result<Option<Principal
         return Ok(None);
     };
     if app.admin_token.matches(token) {
-        return Ok(Some(Principal::configured_admin()));
+        let revoked = app
+            .store
+            .is_revoked(tokens::hash(token))
+            .await
+            .map_err(|e| ApiError::storage(&e))?;
+        return Ok((!revoked).then(Principal::configured_admin));
     }
     if !token.starts_with(tokens::TOKEN_PREFIX) {
         return Ok(None);

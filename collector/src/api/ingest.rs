@@ -63,7 +63,7 @@ pub async fn handle(
     if let Some(fault) = app.faults.as_ref().and_then(|f| f.next()) {
         return fault_response(fault);
     }
-    let client = client.map(|Extension(ClientIp(ip))| ip);
+    let client = client.map(|Extension(ClientIp(ip))| crate::network::address_key(ip));
     match ingest(&app, query.as_deref(), client, &headers, body).await {
         Ok(response) => response,
         Err(error) => error.into_response(),

@@ -1,7 +1,8 @@
 //! The request log, on tower-http's `TraceLayer`: every request gets a span carrying its
 //! request id (`x-request-id`, made here when the client sent none, and echoed in the answer),
-//! method and path (never the query, which may hold an API key), so every line logged while it
-//! is served names it; one line when it is answered adds the status, latency and, for batches,
+//! method and route pattern (`/v1/tokens/{id}`, recorded once routed: never the path itself,
+//! whose segments may be a person's id, nor the query, which may hold an API key), so every line
+//! logged while it is served names it; one line when it is answered adds the status, latency and, for batches,
 //! the events stored, duplicate and refused. Never event content, never a header's value.
 
 use super::error::RejectedField;
@@ -24,8 +25,17 @@ pub fn span<B>(request: &Request<B>) -> Span {
         "request",
         request_id = %id,
         method = %request.method(),
-        path = %request.uri().path(),
+        route = tracing::field::Empty,
     )
+}
+
+/// Records the matched route's pattern on the request's span.
+pub async fn route(
+    axum::extract::State(pattern): axum::extract::State<&'static str>,
+    request: axum::extract::Request,
+) -> axum::extract::Request {
+    Span::current().record("route", pattern);
+    request
 }
 
 /// The line logged when a request is answered.

@@ -1,12 +1,14 @@
 //! The read API: stored events page by page, counters, and the audit log page by page.
 
-use super::audit::AuditTarget;
+use super::audit::Auditor;
 use super::{ApiError, App};
 use crate::audit::AuditEntry;
+use crate::roles::Permission;
 use crate::store::Stats;
 use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -47,8 +49,11 @@ fn page(query: Option<&str>) -> Result<(i64, u32), ApiError> {
 
 /// `GET /v1/events?since=<seq>&limit=<n>[&anonymous_id=<id>]`: events with `seq > since`,
 /// oldest first; with `anonymous_id`, only that visitor's (an indexed lookup by keyed hash).
+/// Paging through everyone's events is an export: it needs [`Permission::ExportData`]; a
+/// `viewer` may read one visitor's.
 pub async fn events(
     State(app): State<Arc<App>>,
+    Extension(auditor): Extension<Auditor>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let (since, limit) = page(query.as_deref())?;
@@ -62,20 +67,16 @@ pub async fn events(
                 "must be 1 to 256 characters",
             ))
         }
-        Some(id) => {
-            // The audit log names whose data was read by the id's index, never the id in clear.
-            let target = format!(
-                "/v1/events?anonymous_id_index={}&since={since}&limit={limit}",
-                app.store.index_of(&id)
-            );
-            let page = app
-                .store
-                .events_of_anonymous_id(id, since, limit)
-                .await
-                .map_err(|e| ApiError::storage(&e))?;
-            let mut response = Json(page).into_response();
-            response.extensions_mut().insert(AuditTarget(target));
-            return Ok(response);
+        Some(id) => app.store.events_of_anonymous_id(id, since, limit).await,
+        None if !auditor.principal.role.allows(Permission::ExportData) => {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                Some("anonymous_id".to_owned()),
+                format!(
+                    "the {} role reads one visitor's events (give anonymous_id); paging through                      everyone's is an export",
+                    auditor.principal.role
+                ),
+            ))
         }
         None => app.store.events(since, limit).await,
     }

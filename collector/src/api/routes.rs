@@ -3,11 +3,11 @@
 //! [`Routes::finish`] returns the table of what was registered; the request-level test checks it against its own
 //! table of every route and role.
 
-use super::{audit, auth, App};
+use super::{audit, auth, log, App};
 use crate::roles::Permission;
 use axum::extract::{Request, State};
 use axum::http::Method;
-use axum::middleware::{from_fn_with_state, map_response_with_state, Next};
+use axum::middleware::{from_fn_with_state, map_request_with_state, map_response_with_state, Next};
 use axum::response::Response;
 use axum::routing::MethodRouter;
 use axum::Router;
@@ -112,7 +112,9 @@ impl Routes {
                     .layer(from_fn_with_state(guard, audit::record))
             }
         };
-        let handler = handler.layer(map_response_with_state(action, tag));
+        let handler = handler
+            .layer(map_response_with_state(action, tag))
+            .layer(map_request_with_state(path, log::route));
         self.router = self.router.route(path, handler);
         self.table.push(RouteInfo {
             method,

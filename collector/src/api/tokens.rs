@@ -1,7 +1,8 @@
 //! Token management over the API (admin): make one (its secret is in this answer only), list
-//! them, revoke one. The command line does the same on the database directly.
+//! them, revoke one. The command line does the same on the database directly. A token change
+//! and its audit entry commit together.
 
-use super::audit::AuditTarget;
+use super::audit::{Audited, Auditor};
 use super::{ApiError, App};
 use crate::roles::Role;
 use crate::tokens::{self, TokenRecord};
@@ -9,7 +10,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -29,7 +30,11 @@ struct Created {
 }
 
 /// `POST /v1/tokens` with `{"name": "...", "role": "viewer"}`: 201 with the token.
-pub async fn create(State(app): State<Arc<App>>, body: Bytes) -> Result<Response, ApiError> {
+pub async fn create(
+    State(app): State<Arc<App>>,
+    Extension(auditor): Extension<Auditor>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let request: CreateRequest = serde_json::from_slice(&body).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -44,11 +49,11 @@ pub async fn create(State(app): State<Arc<App>>, body: Bytes) -> Result<Response
     tokens::check_name(&request.name).map_err(|e| ApiError::bad_field("name", e.to_string()))?;
     let new = tokens::generate(&request.name, role, crate::clock::now_ms())
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, None, e.to_string()))?;
+    let audit = auditor.entry(new.record.id.clone(), StatusCode::CREATED.as_u16());
     app.store
-        .create_token(new.record.clone())
+        .create_token(new.record.clone(), audit)
         .await
         .map_err(|e| ApiError::storage(&e))?;
-    let target = AuditTarget(new.record.id.clone());
     let mut response = (
         StatusCode::CREATED,
         Json(Created {
@@ -57,7 +62,7 @@ pub async fn create(State(app): State<Arc<App>>, body: Bytes) -> Result<Response
         }),
     )
         .into_response();
-    response.extensions_mut().insert(target);
+    response.extensions_mut().insert(Audited);
     Ok(response)
 }
 
@@ -78,15 +83,30 @@ pub async fn list(State(app): State<Arc<App>>) -> Result<Json<TokenList>, ApiErr
 }
 
 /// `DELETE /v1/tokens/{id}`: revokes it at once; 404 if there is no such live token.
+/// `admin-token` revokes the configured `--admin-token` (404 if it already was).
 pub async fn revoke(
     State(app): State<Arc<App>>,
+    Extension(auditor): Extension<Auditor>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let revoked = app
-        .store
-        .revoke_token(id.clone(), crate::clock::now_ms())
-        .await
-        .map_err(|e| ApiError::storage(&e))?;
+    let target = id.clone();
+    let now = crate::clock::now_ms();
+    let status = |revoked| if revoked { 200 } else { 404 };
+    let revoked = if id == tokens::CONFIGURED_ADMIN {
+        let hash = tokens::hash(app.admin_token.expose());
+        app.store
+            .revoke_configured_admin(hash, now, move |revoked| {
+                auditor.entry(target, status(revoked))
+            })
+            .await
+    } else {
+        app.store
+            .revoke_token(id, now, move |revoked| {
+                auditor.entry(target, status(revoked))
+            })
+            .await
+    }
+    .map_err(|e| ApiError::storage(&e))?;
     let mut response = if revoked {
         Json(serde_json::json!({"revoked": true})).into_response()
     } else {
@@ -97,6 +117,6 @@ pub async fn revoke(
         )
         .into_response()
     };
-    response.extensions_mut().insert(AuditTarget(id));
+    response.extensions_mut().insert(Audited);
     Ok(response)
 }

@@ -55,6 +55,38 @@ pub fn list_tokens(conn: &Connection) -> Result<Vec<TokenRecord>, StoreError> {
     rows.map(|row| with_role(row?)).collect()
 }
 
+/// Records the configured admin token whose secret hashes to `hash` as revoked; `false` if it
+/// already was.
+pub fn revoke_configured_admin(
+    conn: &Connection,
+    hash: &str,
+    now_ms: i64,
+) -> Result<bool, StoreError> {
+    let record = crate::tokens::revoked_admin(hash, now_ms);
+    let changed = conn
+        .prepare_cached(
+            "INSERT INTO tokens (id, name, role, hash, created_at_ms, revoked_at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5) ON CONFLICT (hash) DO NOTHING",
+        )?
+        .execute((
+            &record.id,
+            &record.name,
+            record.role.as_str(),
+            &record.hash,
+            now_ms,
+        ))?;
+    Ok(changed == 1)
+}
+
+/// Whether a token whose secret hashes to `hash` was revoked.
+pub fn is_revoked(conn: &Connection, hash: &str) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM tokens WHERE hash = ?1 AND revoked_at_ms IS NOT NULL")?
+        .query_row([hash], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
 /// Marks a token revoked at `now_ms`; `false` if there is no such live token.
 pub fn revoke_token(conn: &Connection, id: &str, now_ms: i64) -> Result<bool, StoreError> {
     let changed = conn

@@ -82,6 +82,28 @@ impl Database {
         })
     }
 
+    /// Records the configured admin token (by its hash) as revoked, with its audit entry;
+    /// `false` if it already was.
+    pub fn revoke_configured_admin(
+        &mut self,
+        hash: &str,
+        now_ms: i64,
+        audit: NewAuditEntry,
+    ) -> Result<bool, StoreError> {
+        self.change(|conn| {
+            let revoked = access::revoke_configured_admin(conn, hash, now_ms)?;
+            let outcome = if revoked { "ok" } else { "already_revoked" };
+            access::append_audit(
+                conn,
+                NewAuditEntry {
+                    outcome: outcome.to_owned(),
+                    ..audit
+                },
+            )?;
+            Ok(revoked)
+        })
+    }
+
     /// Appends one audit entry.
     pub fn audit(&mut self, entry: NewAuditEntry) -> Result<AuditEntry, StoreError> {
         self.change(|conn| access::append_audit(conn, entry))
@@ -94,25 +116,35 @@ impl Database {
     pub fn rotate(
         &mut self,
         codec: &Codec,
-        batch: u32,
+        (batch, offline): (u32, bool),
         mut progress: impl FnMut(u64),
     ) -> Result<(u64, Vec<String>), StoreError> {
-        self.change(|conn| rotation::begin(conn, codec))?;
+        self.change(|conn| rotation::begin(conn, codec, offline))?;
         let mut at = rotation::Progress::default();
         while !at.done() {
             at = self.change(|conn| rotation::step(conn, codec, batch, at))?;
             progress(at.rewritten);
         }
-        let left = rotation::remaining(&self.conn, codec)?;
-        if left > 0 {
-            return Err(StoreError::Crypto(format!(
-                "{left} rows were stored under another key during the rotation: a collector is \
-                 still writing with the old key; restart it with the new key as \
-                 --encryption-key-file and the old one as --old-encryption-key-file, then rotate again"
-            )));
-        }
-        let retired = self.change(|conn| rotation::finish(conn, codec))?;
+        // The check and the retirement in one write transaction: no row can be sealed under
+        // an old key between them.
+        let retired = self.change(|conn| {
+            let left = rotation::remaining(conn, codec)?;
+            if left > 0 {
+                return Err(StoreError::Crypto(format!(
+                    "{left} rows were stored under another key during the rotation: a collector is \
+                     still writing with the old key; restart it with the new key as \
+                     --encryption-key-file and the old one as --old-encryption-key-file, then rotate again"
+                )));
+            }
+            rotation::finish(conn, codec)
+        })?;
         Ok((at.rewritten, retired))
+    }
+
+    /// The hash of audit entry `seq`, if the log holds it.
+    pub fn audit_hash(&self, seq: i64) -> Result<Option<String>, StoreError> {
+        let page = access::audit_page(&self.conn, seq - 1, 1)?;
+        Ok(page.into_iter().find(|e| e.seq == seq).map(|e| e.hash))
     }
 
     /// Checks the whole audit chain, page by page: the length and head hash, or the first

@@ -231,17 +231,34 @@ pub struct Stats {
 /// Rejected-request counts not yet written: counting never waits for the database. The store
 /// thread folds them into its next transaction (and before answering stats or closing).
 #[derive(Debug, Default)]
-struct PendingCounters(Mutex<BTreeMap<u16, u64>>);
+struct PendingCounters {
+    counts: Mutex<BTreeMap<u16, u64>>,
+    /// Whether a [`Command::Flush`] waits on the channel: at most one does.
+    flush_queued: std::sync::atomic::AtomicBool,
+}
 
 impl PendingCounters {
     fn add(&self, status: u16, n: u64) {
-        let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut map = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
         let slot = map.entry(status).or_default();
         *slot = slot.saturating_add(n);
     }
 
     fn take(&self) -> BTreeMap<u16, u64> {
-        std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
+        std::mem::take(&mut *self.counts.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Whether the caller should queue a flush (none is queued yet); marks one queued.
+    fn claim_flush(&self) -> bool {
+        !self
+            .flush_queued
+            .swap(true, std::sync::atomic::Ordering::AcqRel)
+    }
+
+    /// The queued flush was taken off the channel.
+    fn flush_taken(&self) {
+        self.flush_queued
+            .store(false, std::sync::atomic::Ordering::Release);
     }
 }
 
@@ -408,9 +425,14 @@ impl Store {
         self.read(queries::stats).await
     }
 
-    /// Deletes every batch, event, consent change and counter (not tokens, not the audit log).
-    pub async fn reset(&self) -> Result<(), StoreError> {
-        self.write(queries::reset).await
+    /// Deletes every batch, event, consent change and counter (not tokens, not the audit log),
+    /// and appends `audit` in the same transaction.
+    pub async fn reset(&self, audit: NewAuditEntry) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            queries::reset(conn)?;
+            access::append_audit(conn, audit).map(drop)
+        })
+        .await
     }
 
     /// Appends an audit entry; returns after COMMIT.
@@ -430,10 +452,38 @@ impl Store {
         self.read(move |conn| access::find_token(conn, &hash)).await
     }
 
-    /// Stores a token (the API's audit layer records the request).
-    pub async fn create_token(&self, token: TokenRecord) -> Result<(), StoreError> {
-        self.write(move |conn| access::insert_token(conn, &token))
-            .await
+    /// Stores a token and appends `audit` in the same transaction.
+    pub async fn create_token(
+        &self,
+        token: TokenRecord,
+        audit: NewAuditEntry,
+    ) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            access::insert_token(conn, &token)?;
+            access::append_audit(conn, audit).map(drop)
+        })
+        .await
+    }
+
+    /// Records the configured admin token (by the hash of its secret) as revoked, and appends
+    /// the entry `audit` makes of the answer in the same transaction; `false` if it already was.
+    pub async fn revoke_configured_admin(
+        &self,
+        hash: String,
+        now_ms: i64,
+        audit: impl FnOnce(bool) -> NewAuditEntry + Send + 'static,
+    ) -> Result<bool, StoreError> {
+        self.write(move |conn| {
+            let revoked = access::revoke_configured_admin(conn, &hash, now_ms)?;
+            access::append_audit(conn, audit(revoked))?;
+            Ok(revoked)
+        })
+        .await
+    }
+
+    /// Whether the token whose secret hashes to `hash` was revoked.
+    pub async fn is_revoked(&self, hash: String) -> Result<bool, StoreError> {
+        self.read(move |conn| access::is_revoked(conn, &hash)).await
     }
 
     /// Every token, revoked ones included.
@@ -441,10 +491,20 @@ impl Store {
         self.read(access::list_tokens).await
     }
 
-    /// Revokes a live token; `false` if there is none with this id.
-    pub async fn revoke_token(&self, id: String, now_ms: i64) -> Result<bool, StoreError> {
-        self.write(move |conn| access::revoke_token(conn, &id, now_ms))
-            .await
+    /// Revokes a live token; `false` if there is none with this id. The entry `audit` makes
+    /// of the answer is appended in the same transaction.
+    pub async fn revoke_token(
+        &self,
+        id: String,
+        now_ms: i64,
+        audit: impl FnOnce(bool) -> NewAuditEntry + Send + 'static,
+    ) -> Result<bool, StoreError> {
+        self.write(move |conn| {
+            let revoked = access::revoke_token(conn, &id, now_ms)?;
+            access::append_audit(conn, audit(revoked))?;
+            Ok(revoked)
+        })
+        .await
     }
 
     /// Operations waiting for the store thread.
@@ -466,11 +526,15 @@ impl Store {
         self.read(access::audit_length).await
     }
 
-    /// Counts a rejected ingestion request; never waits.
+    /// Counts a rejected ingestion request; never waits. Rejections are free for a client to
+    /// make, so they never cost a commit each: at most one flush waits on the channel, and the
+    /// thread commits the counts with other work, before a read, or at most once a second.
     pub fn count_rejected(&self, status: u16) {
         self.pending.add(status, 1);
-        // A full channel means the thread is busy and folds the count into its next write.
-        let _ = self.tx.try_send(Command::Flush);
+        if self.pending.claim_flush() && self.tx.try_send(Command::Flush).is_err() {
+            // A full channel means the thread is busy and folds the count into its next write.
+            self.pending.flush_taken();
+        }
     }
 }
 

@@ -64,11 +64,26 @@ impl Progress {
     }
 }
 
-/// Records the new key, so a collector started without it is refused from now on.
-pub fn begin(conn: &Connection, codec: &Codec) -> Result<(), StoreError> {
+/// Records the new key, so a collector started without it is refused from now on. Unless
+/// `offline` (no collector serves the file), a collector must already have started with the
+/// new key as its current one: otherwise the running one still seals under the old key, which
+/// the rotation would retire.
+pub fn begin(conn: &Connection, codec: &Codec, offline: bool) -> Result<(), StoreError> {
     let id = codec
         .key_id()
         .ok_or_else(|| StoreError::Crypto("rotation needs a new key".to_owned()))?;
+    let in_use: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM encryption_keys WHERE key_id = ?1 AND retired_at_ms IS NULL)",
+        [id],
+        |row| row.get(0),
+    )?;
+    if !in_use && !offline {
+        return Err(StoreError::Crypto(format!(
+            "no collector has started with the new key {id}: restart the collector with it as \
+             --encryption-key-file and the old key as --old-encryption-key-file first (or pass \
+             --offline when no collector serves this database)"
+        )));
+    }
     register_key(conn, id)
 }
 

@@ -5,10 +5,15 @@ use super::{queries, Command, PendingCounters, ReadOp, StoreError, WriteOp};
 use prometheus::Histogram;
 use rusqlite::{Connection, TransactionBehavior};
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 /// The most operations handled in one group (one COMMIT).
 const MAX_GROUP: usize = 64;
+
+/// The longest rejection counts wait for a commit of their own (they go sooner with any other
+/// write, before any read, and at close).
+const COUNTS_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Serves operations until told to close (or every handle is gone), then checkpoints and
 /// closes the database.
@@ -19,6 +24,7 @@ pub(super) fn run(
     commit_seconds: &Histogram,
 ) {
     let mut close_reply = None;
+    let mut counts_written = Instant::now();
     while let Some(first) = rx.blocking_recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -27,7 +33,14 @@ pub(super) fn run(
                 Err(_) => break,
             }
         }
-        if let Some(reply) = handle_group(&mut conn, group, pending, commit_seconds) {
+        let handled = handle_group(
+            &mut conn,
+            group,
+            pending,
+            commit_seconds,
+            &mut counts_written,
+        );
+        if let Some(reply) = handled {
             close_reply = Some(reply);
             break;
         }
@@ -48,6 +61,7 @@ fn handle_group(
     group: Vec<Command>,
     pending: &PendingCounters,
     commit_seconds: &Histogram,
+    counts_written: &mut Instant,
 ) -> Option<oneshot::Sender<Result<(), StoreError>>> {
     let mut writes = Vec::new();
     let mut reads: Vec<ReadOp> = Vec::new();
@@ -56,11 +70,22 @@ fn handle_group(
         match command {
             Command::Write(op) => writes.push(op),
             Command::Read(op) => reads.push(op),
-            Command::Flush => {}
+            Command::Flush => pending.flush_taken(),
             Command::Close(reply) => close = Some(reply),
         }
     }
-    let rejected = pending.take();
+    let counts_due = !writes.is_empty()
+        || !reads.is_empty()
+        || close.is_some()
+        || counts_written.elapsed() >= COUNTS_INTERVAL;
+    let rejected = if counts_due {
+        pending.take()
+    } else {
+        BTreeMap::new()
+    };
+    if !rejected.is_empty() {
+        *counts_written = Instant::now();
+    }
     if !writes.is_empty() || !rejected.is_empty() {
         let timer = commit_seconds.start_timer();
         write_group(conn, writes, rejected, pending);
