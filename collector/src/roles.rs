@@ -13,12 +13,12 @@
 //! | [`Permission::RectifyData`] (`PATCH /v1/users/{id}/traits`) | yes | yes | no | no |
 //! | [`Permission::ManageSuppressions`] | yes | yes | no | no |
 //! | [`Permission::ManageRetention`] (sweeps) | yes | yes | no | no |
-//! | [`Permission::ExportData`] (access and portability exports) | yes | yes | no | no |
 //! | [`Permission::OpenDsr`] (the OpenDSR processor API) | yes | no | no | yes |
 //!
-//! `editor` is the role for data-subject work (erasure, rectification, suppression, retention,
-//! exports); `viewer` reads one user's data but never exports it; `dsr` is the role of a
-//! controller's OpenDSR client and opens the OpenDSR API and nothing else.
+//! `editor` is the role for data-subject work (erasure, rectification, suppression, retention);
+//! `viewer` reads one user's data but never an export of it (exports are made for OpenDSR
+//! access and portability requests and fetched by their unguessable link); `dsr` is the role
+//! of a controller's OpenDSR client and opens the OpenDSR API and nothing else.
 
 use std::fmt;
 use std::str::FromStr;
@@ -28,7 +28,7 @@ use std::str::FromStr;
 pub enum Role {
     /// Everything, including tokens and test controls.
     Admin,
-    /// Data-subject work (erasure, rectification, suppression, retention, exports) and reads.
+    /// Data-subject work (erasure, rectification, suppression, retention) and reads.
     Editor,
     /// Reads only, no exports.
     Viewer,
@@ -59,8 +59,6 @@ pub enum Permission {
     ManageSuppressions,
     /// Running and reading retention sweeps.
     ManageRetention,
-    /// Making access and portability exports.
-    ExportData,
     /// The OpenDSR processor API (requests, status, cancellation).
     OpenDsr,
 }
@@ -78,8 +76,7 @@ impl Role {
             Permission::EraseData
             | Permission::RectifyData
             | Permission::ManageSuppressions
-            | Permission::ManageRetention
-            | Permission::ExportData => matches!(self, Role::Admin | Role::Editor),
+            | Permission::ManageRetention => matches!(self, Role::Admin | Role::Editor),
             Permission::OpenDsr => matches!(self, Role::Admin | Role::Dsr),
             Permission::ReadAudit | Permission::ManageTokens | Permission::TestControls => {
                 self == Role::Admin
@@ -149,7 +146,6 @@ mod tests {
             (RectifyData, [true, true, false, false]),
             (ManageSuppressions, [true, true, false, false]),
             (ManageRetention, [true, true, false, false]),
-            (ExportData, [true, true, false, false]),
             (OpenDsr, [true, false, false, true]),
         ];
         for (permission, expected) in table {

@@ -17,7 +17,11 @@ use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 
 /// Lets the request through only with a token whose role has the route's permission.
-pub async fn authorize(State(guard): State<Arc<Guard>>, request: Request, next: Next) -> Response {
+pub async fn authorize(
+    State(guard): State<Arc<Guard>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let principal = match identify(&guard.app, request.headers()).await {
         Ok(Some(principal)) => principal,
         Ok(None) => return ApiError::admin_unauthorized().into_response(),
@@ -33,6 +37,8 @@ pub async fn authorize(State(guard): State<Arc<Guard>>, request: Request, next: 
         response.extensions_mut().insert(principal);
         return response;
     }
+    // Handlers that act for someone (an OpenDSR controller) read it off the request.
+    request.extensions_mut().insert(principal.clone());
     let mut response = next.run(request).await;
     response.extensions_mut().insert(principal);
     response

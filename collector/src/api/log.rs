@@ -24,8 +24,30 @@ pub fn span<B>(request: &Request<B>) -> Span {
         "request",
         request_id = %id,
         method = %request.method(),
-        path = %request.uri().path(),
+        path = %redacted(request.uri().path()),
     )
+}
+
+/// Paths whose last segments are an id or a secret, and how many segments of them are kept.
+const REDACTED: &[(&str, usize)] = &[
+    ("/v1/users/", 3),
+    ("/v1/suppressions/", 3),
+    ("/v1/exports/", 3),
+    ("/v1/dsr/", 3),
+];
+
+/// The path as logged: a user id, an identity or a download token in it becomes `{redacted}`.
+fn redacted(path: &str) -> std::borrow::Cow<'_, str> {
+    for (prefix, keep) in REDACTED {
+        if path.starts_with(prefix) {
+            let mut segments: Vec<&str> = path.split('/').collect();
+            if let Some(segment) = segments.get_mut(*keep) {
+                *segment = "{redacted}";
+            }
+            return segments.join("/").into();
+        }
+    }
+    path.into()
 }
 
 /// The line logged when a request is answered.

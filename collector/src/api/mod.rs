@@ -25,13 +25,16 @@ mod auth;
 mod cors;
 mod early_close;
 mod error;
+mod exports;
 mod gate;
 mod health;
 mod ingest;
 mod log;
+mod opendsr;
 mod read;
 mod rejections;
 pub mod routes;
+mod subjects;
 mod tokens;
 
 pub use error::ApiError;
@@ -50,7 +53,7 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::StatusCode;
 use axum::http::{HeaderName, Method};
 use axum::middleware::{from_fn, from_fn_with_state};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, patch, post, put};
 use axum::Router;
 use routes::{Access, RouteInfo, Routes};
 use std::sync::Arc;
@@ -97,6 +100,8 @@ pub struct App {
     pub metrics: Metrics,
     /// Becomes `true` when shutdown begins (readiness turns 503).
     pub stopping: tokio::sync::watch::Receiver<bool>,
+    /// Data subjects' rights: OpenDSR signing, workers' wake-ups, the clock, retention.
+    pub rights: Arc<crate::rights::Rights>,
 }
 
 /// The connection's peer, put on every request by the server (before any proxy header is
@@ -182,6 +187,69 @@ pub fn router(app: Arc<App>) -> (Router, Vec<RouteInfo>) {
             tokens,
             "token.revoke",
             delete(tokens::revoke),
+        )
+        .add(
+            Method::GET,
+            "/v1/users/{id}",
+            Access::Token(Permission::ReadUsers),
+            "user.read",
+            get(subjects::read_user),
+        )
+        .add(
+            Method::DELETE,
+            "/v1/users/{id}",
+            Access::Token(Permission::EraseData),
+            "user.erase",
+            delete(subjects::erase_user),
+        )
+        .add(
+            Method::PATCH,
+            "/v1/users/{id}/traits",
+            Access::Token(Permission::RectifyData),
+            "user.rectify",
+            patch(subjects::rectify_traits),
+        )
+        .add(
+            Method::PUT,
+            "/v1/suppressions/{identity}",
+            Access::Token(Permission::ManageSuppressions),
+            "suppression.add",
+            put(subjects::suppress),
+        )
+        .add(
+            Method::DELETE,
+            "/v1/suppressions/{identity}",
+            Access::Token(Permission::ManageSuppressions),
+            "suppression.remove",
+            delete(subjects::unsuppress),
+        )
+        .add(
+            Method::POST,
+            "/v1/retention/sweep",
+            Access::Token(Permission::ManageRetention),
+            "retention.sweep",
+            post(subjects::sweep),
+        )
+        .add(
+            Method::POST,
+            "/opendsr/v1/requests",
+            Access::Token(Permission::OpenDsr),
+            "opendsr.create",
+            post(opendsr::create),
+        )
+        .add(
+            Method::GET,
+            "/opendsr/v1/requests/{id}",
+            Access::Token(Permission::OpenDsr),
+            "opendsr.status",
+            get(opendsr::status),
+        )
+        .add(
+            Method::DELETE,
+            "/opendsr/v1/requests/{id}",
+            Access::Token(Permission::OpenDsr),
+            "opendsr.cancel",
+            delete(opendsr::cancel),
         );
     if app.faults.is_some() {
         let test = Access::Token(Permission::TestControls);
@@ -229,6 +297,27 @@ pub fn router(app: Arc<App>) -> (Router, Vec<RouteInfo>) {
             Access::Public,
             "ready",
             get(health::readyz),
+        )
+        .add(
+            Method::GET,
+            "/opendsr/v1/discovery",
+            Access::Public,
+            "opendsr.discovery",
+            get(opendsr::discovery),
+        )
+        .add(
+            Method::GET,
+            "/opendsr/v1/certificate.pem",
+            Access::Public,
+            "opendsr.certificate",
+            get(opendsr::certificate),
+        )
+        .add(
+            Method::GET,
+            "/v1/exports/{token}",
+            Access::Public,
+            "export.download",
+            get(exports::download),
         )
         .finish();
     table.extend(public_table);

@@ -1,24 +1,77 @@
 //! The store handle's data-subject-request operations (see [`super::dsr`] for the SQL): each
-//! runs on the store thread; writes answer after COMMIT.
+//! runs on the store thread; writes answer after COMMIT. Every status change is appended to
+//! the audit log (`dsr.status`, target the request id, outcome the new status) in the same
+//! transaction as the change itself.
 
 use super::dsr::{
     self, Callback, CallbackBody, Cancelled, Created, DueCallback, Export, NewRequest, Request,
 };
+use super::sealed::aad;
 use super::subject_handle::remove_files;
 use super::subjects::{self, Erased};
-use super::{Store, StoreError};
+use super::{access, Store, StoreError};
+use crate::audit::{NewAuditEntry, SYSTEM_ACTOR};
+use rusqlite::types::Value;
+use rusqlite::Connection;
 use serde_json::json;
+
+/// Who changed a request's status, for the audit log: a token's name and role, or the system.
+#[derive(Clone, Debug)]
+pub struct Actor {
+    /// Name.
+    pub name: String,
+    /// Role.
+    pub role: String,
+}
+
+impl Actor {
+    /// The collector itself (the fulfilment worker).
+    pub fn system() -> Actor {
+        Actor {
+            name: SYSTEM_ACTOR.to_owned(),
+            role: SYSTEM_ACTOR.to_owned(),
+        }
+    }
+}
+
+fn audit_status(
+    conn: &Connection,
+    actor: &Actor,
+    id: &str,
+    status: &str,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    access::append_audit(
+        conn,
+        NewAuditEntry {
+            at_ms: now_ms,
+            actor: actor.name.clone(),
+            role: actor.role.clone(),
+            action: "dsr.status".to_owned(),
+            target: id.to_owned(),
+            outcome: status.to_owned(),
+        },
+    )?;
+    Ok(())
+}
 
 impl Store {
     /// Stores a new request (or finds the same one again) and queues its callbacks.
     pub async fn create_request(
         &self,
         request: NewRequest,
+        actor: Actor,
         body: CallbackBody,
     ) -> Result<Created, StoreError> {
         let codec = self.codec.clone();
-        self.write(move |conn| dsr::create(conn, &codec, &request, &*body))
-            .await
+        self.write(move |conn| {
+            let created = dsr::create(conn, &codec, &request, &*body)?;
+            if let Created::New(new) = &created {
+                audit_status(conn, &actor, &new.id, "pending", request.received_at_ms)?;
+            }
+            Ok(created)
+        })
+        .await
     }
 
     /// A request and its callbacks with every attempt.
@@ -39,11 +92,18 @@ impl Store {
         &self,
         id: String,
         now_ms: i64,
+        actor: Actor,
         body: CallbackBody,
     ) -> Result<Cancelled, StoreError> {
         let codec = self.codec.clone();
-        self.write(move |conn| dsr::cancel(conn, &codec, &id, now_ms, &*body))
-            .await
+        self.write(move |conn| {
+            let cancelled = dsr::cancel(conn, &codec, &id, now_ms, &*body)?;
+            if let Cancelled::Done(_) = &cancelled {
+                audit_status(conn, &actor, &id, "cancelled", now_ms)?;
+            }
+            Ok(cancelled)
+        })
+        .await
     }
 
     /// Claims the next request to work on (an interrupted one first), with the ids it names.
@@ -56,6 +116,12 @@ impl Store {
         self.write(
             move |conn| match dsr::claim(conn, &codec, now_ms, &*body)? {
                 Some(request) => {
+                    let outcome = if request.claims > 1 {
+                        "in_progress (resumed)"
+                    } else {
+                        "in_progress"
+                    };
+                    audit_status(conn, &Actor::system(), &request.id, outcome, now_ms)?;
                     let ids = dsr::ids_of(conn, &codec, &request.id)?;
                     Ok(Some((request, ids)))
                 }
@@ -86,6 +152,7 @@ impl Store {
                 let erased = subjects::erase(conn, &codec, &id, &ids, now_ms)?;
                 let count = i64::try_from(erased.events).unwrap_or(i64::MAX);
                 dsr::complete(conn, &codec, &id, count, None, now_ms, &*body)?;
+                audit_status(conn, &Actor::system(), &id, "completed", now_ms)?;
                 Ok(Some(erased))
             })
             .await?;
@@ -171,7 +238,7 @@ impl Store {
                 expires_at_ms,
                 results_count,
             )?;
-            dsr::complete(
+            let done = dsr::complete(
                 conn,
                 &codec,
                 &id,
@@ -179,9 +246,40 @@ impl Store {
                 Some(&token),
                 now_ms,
                 &*body,
-            )
+            )?;
+            if done {
+                audit_status(conn, &Actor::system(), &id, "completed", now_ms)?;
+            }
+            Ok(done)
         })
         .await
+    }
+
+    /// An export's text as written to its file: the key id (or `-` in clear) on the first
+    /// line, then the sealed bytes, bound to the request.
+    pub fn seal_export(&self, request_id: &str, text: &str) -> Result<Vec<u8>, StoreError> {
+        let mut out = format!("{}\n", self.codec.key_id().unwrap_or("-")).into_bytes();
+        match self.codec.seal(&aad("exports.file", request_id), text)? {
+            Value::Blob(bytes) => out.extend(bytes),
+            Value::Text(text) => out.extend(text.into_bytes()),
+            _ => return Err(StoreError::Crypto("cannot seal an export".to_owned())),
+        }
+        Ok(out)
+    }
+
+    /// An export file's text, opened.
+    pub fn open_export(&self, request_id: &str, file: &[u8]) -> Result<String, StoreError> {
+        let corrupt = || StoreError::Crypto("the export file is corrupt".to_owned());
+        let split = file.iter().position(|b| *b == b'\n').ok_or_else(corrupt)?;
+        let (head, body) = file.split_at(split);
+        let key = std::str::from_utf8(head).map_err(|_| corrupt())?;
+        let body = body.get(1..).ok_or_else(corrupt)?.to_vec();
+        let where_ = aad("exports.file", request_id);
+        if key == "-" {
+            let text = String::from_utf8(body).map_err(|_| corrupt())?;
+            return self.codec.open(None, &where_, Value::Text(text));
+        }
+        self.codec.open(Some(key), &where_, Value::Blob(body))
     }
 
     /// Callbacks due now, oldest first.

@@ -13,8 +13,9 @@
 mod access;
 mod direct;
 pub mod dsr;
-mod dsr_handle;
+pub mod dsr_handle;
 mod queries;
+pub mod retention;
 mod rotation;
 mod schema;
 mod sealed;
