@@ -84,6 +84,8 @@ const EXPECTED: &[(Method, &str, Expect, &str)] = &[
         OPENDSR_REQUEST,
     ),
     (Method::GET, "/opendsr/v1/requests/{id}", CONTROLLERS, ""),
+    (Method::POST, "/v1/dsr", Expect::ApiKey, ""),
+    (Method::GET, "/v1/dsr/{id}", Expect::PublicSecret, ""),
     (Method::DELETE, "/opendsr/v1/requests/{id}", CONTROLLERS, ""),
 ];
 
@@ -149,6 +151,20 @@ async fn every_route_answers_every_role_as_the_permission_table_says() {
             Expect::PublicSecret => {
                 let reply = server.send(method.clone(), &path, &[], "").await;
                 assert_eq!(reply.status, 404, "{method} {path}");
+            }
+            Expect::ApiKey if path == "/v1/dsr" => {
+                let mut request = json!({"api_key": "pk_demo", "type": "access",
+                    "anonymous_id": "5a6b7c8d-9e0f-4a1b-9c3d-4e5f6a7b8c9d"});
+                let headers = [("content-type", "application/json")];
+                let reply = server
+                    .send(method.clone(), &path, &headers, request.to_string())
+                    .await;
+                assert_eq!(reply.status, 202, "{method} {path}: {reply:?}");
+                request["api_key"] = json!("pk_unknown");
+                let reply = server
+                    .send(method.clone(), &path, &headers, request.to_string())
+                    .await;
+                assert_eq!(reply.status, 401);
             }
             Expect::ApiKey => {
                 let reply = server.post_batch(&fixture()).await;

@@ -29,6 +29,7 @@ mod exports;
 mod gate;
 mod health;
 mod ingest;
+mod intake;
 mod log;
 mod opendsr;
 mod read;
@@ -135,6 +136,31 @@ pub fn router(app: Arc<App>) -> (Router, Vec<RouteInfo>) {
         .route_layer(cors::ingest_layer(&app.ingest_origins))
         .route_layer(from_fn_with_state(Arc::clone(&app), cors::ingest_gate))
         .route_layer(from_fn_with_state(Arc::clone(&app), rejections::count));
+
+    // The visitor's own data-subject requests: the same origin gate, CORS grant and
+    // per-address limit as ingestion (the handler checks the key and its limit).
+    let (intake, intake_table) = Routes::new(Arc::clone(&app))
+        .add(
+            Method::POST,
+            "/v1/dsr",
+            Access::ApiKey,
+            "dsr.intake",
+            post(intake::create),
+        )
+        .add(
+            Method::GET,
+            "/v1/dsr/{id}",
+            Access::Public,
+            "dsr.intake_status",
+            get(intake::status),
+        )
+        .finish();
+    table.extend(intake_table);
+    let intake = intake
+        .route_layer(RequestBodyTimeoutLayer::new(app.body_idle_timeout))
+        .route_layer(from_fn_with_state(Arc::clone(&app), gate::ip_rate))
+        .route_layer(cors::ingest_layer(&app.ingest_origins))
+        .route_layer(from_fn_with_state(Arc::clone(&app), cors::ingest_gate));
 
     let read = Access::Token(Permission::ReadData);
     let tokens = Access::Token(Permission::ManageTokens);
@@ -343,6 +369,7 @@ pub fn router(app: Arc<App>) -> (Router, Vec<RouteInfo>) {
         ));
     let router = public
         .merge(ingest)
+        .merge(intake)
         .merge(admin)
         .fallback(not_found)
         .with_state(app)

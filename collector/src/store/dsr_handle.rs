@@ -149,7 +149,8 @@ impl Store {
                     return Ok(None);
                 }
                 let ids = dsr::ids_of(conn, &codec, &id)?;
-                let erased = subjects::erase(conn, &codec, &id, &ids, now_ms)?;
+                let follow_links = request.origin != "intake";
+                let erased = subjects::erase(conn, &codec, &id, &ids, follow_links, now_ms)?;
                 let count = i64::try_from(erased.events).unwrap_or(i64::MAX);
                 dsr::complete(conn, &codec, &id, count, None, now_ms, &*body)?;
                 audit_status(conn, &Actor::system(), &id, "completed", now_ms)?;
@@ -164,10 +165,14 @@ impl Store {
 
     /// The NDJSON export of everything held about `ids`: one line per event, then one per
     /// consent change; and the number of lines.
-    pub async fn export_lines(&self, ids: Vec<String>) -> Result<(String, i64), StoreError> {
+    pub async fn export_lines(
+        &self,
+        ids: Vec<String>,
+        follow_links: bool,
+    ) -> Result<(String, i64), StoreError> {
         let codec = self.codec.clone();
         self.read(move |conn| {
-            let (subject, links) = subjects::subject(conn, &codec, &ids)?;
+            let (subject, links) = subjects::subject_with(conn, &codec, &ids, follow_links)?;
             let mut out = String::new();
             let mut count = 0i64;
             let mut push = |value: serde_json::Value, out: &mut String| -> Result<(), StoreError> {

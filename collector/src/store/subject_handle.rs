@@ -64,7 +64,7 @@ impl Store {
     ) -> Result<Erased, StoreError> {
         let codec = self.codec.clone();
         let erased = self
-            .write(move |conn| subjects::erase(conn, &codec, &request_id, &ids, now_ms))
+            .write(move |conn| subjects::erase(conn, &codec, &request_id, &ids, true, now_ms))
             .await?;
         remove_files(&erased.files);
         Ok(erased)
@@ -75,6 +75,23 @@ impl Store {
         let codec = self.codec.clone();
         self.write(move |conn| subjects::suppress(conn, &codec, &identity, now_ms))
             .await
+    }
+
+    /// Whether an identify event linked `anonymous_id` to `user_id`.
+    pub async fn is_linked(
+        &self,
+        anonymous_id: String,
+        user_id: String,
+    ) -> Result<bool, StoreError> {
+        let codec = self.codec.clone();
+        self.read(move |conn| {
+            let ids = [anonymous_id.clone(), user_id.clone()];
+            let (_, links) = subjects::subject_with(conn, &codec, &ids, false)?;
+            Ok(links
+                .iter()
+                .any(|l| l.anonymous_id == anonymous_id && l.user_id == user_id))
+        })
+        .await
     }
 
     /// Takes `identity` off the suppression list; `false` if it was not on it.

@@ -69,6 +69,17 @@ pub fn subject(
     codec: &Codec,
     ids: &[String],
 ) -> Result<(Subject, Vec<IdentityLink>), StoreError> {
+    subject_with(conn, codec, ids, true)
+}
+
+/// The subject named by `ids`; with `follow_links` false, exactly those ids (a visitor's
+/// intake request reaches its own anonymous id, and a user id only when it names one).
+pub fn subject_with(
+    conn: &Connection,
+    codec: &Codec,
+    ids: &[String],
+    follow_links: bool,
+) -> Result<(Subject, Vec<IdentityLink>), StoreError> {
     let mut subject = Subject::default();
     for id in ids {
         subject.own.extend(codec.indexes(id));
@@ -87,8 +98,13 @@ pub fn subject(
             let key: Option<String> = row.get(2)?;
             let anonymous_index: Vec<u8> = row.get(6)?;
             let user_index: Vec<u8> = row.get(7)?;
-            subject.anonymous.insert(anonymous_index.clone());
-            subject.users.insert(user_index.clone());
+            if follow_links {
+                subject.anonymous.insert(anonymous_index.clone());
+                subject.users.insert(user_index.clone());
+            } else if !(subject.own.contains(&anonymous_index) && subject.own.contains(&user_index))
+            {
+                continue;
+            }
             if !seen.insert((anonymous_index, user_index)) {
                 continue;
             }
@@ -323,9 +339,10 @@ pub fn erase(
     codec: &Codec,
     request_id: &str,
     ids: &[String],
+    follow_links: bool,
     now_ms: i64,
 ) -> Result<Erased, StoreError> {
-    let (subject, _) = subject(conn, codec, ids)?;
+    let (subject, _) = subject_with(conn, codec, ids, follow_links)?;
     let mut erased = Erased::default();
     let mut params = Vec::new();
     let seqs = subject_seqs(&subject, &mut params, 0);
