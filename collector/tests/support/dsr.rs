@@ -43,16 +43,50 @@ pub struct Receiver {
     pub addr: SocketAddr,
     received: Arc<Mutex<Vec<Received>>>,
     script: Arc<Mutex<VecDeque<u16>>>,
+    https: bool,
 }
 
 impl Receiver {
     /// Listens on a loopback port; answers `script`'s statuses in order, then 202.
     pub async fn start(script: &[u16]) -> Receiver {
+        Receiver::start_with(script, None).await
+    }
+
+    /// The same over TLS, with a certificate for 127.0.0.1 from a fresh CA; returns the CA
+    /// (PEM) too.
+    pub async fn start_tls(script: &[u16]) -> (Receiver, String) {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair, SanType};
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_params = CertificateParams::default();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .subject_alt_names
+            .push(SanType::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()));
+        let leaf = params.signed_by(&key, &ca, &ca_key).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![leaf.der().clone()],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+            )
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        (Receiver::start_with(script, Some(acceptor)).await, ca.pem())
+    }
+
+    async fn start_with(script: &[u16], tls: Option<tokio_rustls::TlsAcceptor>) -> Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let receiver = Receiver {
             addr: listener.local_addr().unwrap(),
             received: Arc::default(),
             script: Arc::new(Mutex::new(script.iter().copied().collect())),
+            https: tls.is_some(),
         };
         let serving = receiver.clone();
         tokio::spawn(async move {
@@ -61,37 +95,53 @@ impl Receiver {
                     return;
                 };
                 let serving = serving.clone();
+                let tls = tls.clone();
                 tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-                        let serving = serving.clone();
-                        async move {
-                            let (parts, body) = request.into_parts();
-                            let body = body.collect().await?.to_bytes();
-                            serving.received.lock().unwrap().push(Received {
-                                headers: parts.headers,
-                                body,
-                            });
-                            let status = serving.script.lock().unwrap().pop_front().unwrap_or(202);
-                            Ok::<_, hyper::Error>(
-                                Response::builder()
-                                    .status(StatusCode::from_u16(status).unwrap())
-                                    .body(Full::new(Bytes::new()))
-                                    .unwrap(),
-                            )
+                    match tls {
+                        Some(acceptor) => {
+                            if let Ok(stream) = acceptor.accept(tcp).await {
+                                serving.serve(TokioIo::new(stream)).await;
+                            }
                         }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(tcp), service)
-                        .await;
+                        None => serving.serve(TokioIo::new(tcp)).await,
+                    }
                 });
             }
         });
         receiver
     }
 
+    async fn serve<I>(self, io: TokioIo<I>)
+    where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+            let serving = self.clone();
+            async move {
+                let (parts, body) = request.into_parts();
+                let body = body.collect().await?.to_bytes();
+                serving.received.lock().unwrap().push(Received {
+                    headers: parts.headers,
+                    body,
+                });
+                let status = serving.script.lock().unwrap().pop_front().unwrap_or(202);
+                Ok::<_, hyper::Error>(
+                    Response::builder()
+                        .status(StatusCode::from_u16(status).unwrap())
+                        .body(Full::new(Bytes::new()))
+                        .unwrap(),
+                )
+            }
+        });
+        let _ = hyper::server::conn::http1::Builder::new()
+            .serve_connection(io, service)
+            .await;
+    }
+
     /// Its callback URL.
     pub fn url(&self) -> String {
-        format!("http://{}/opendsr/callbacks", self.addr)
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}/opendsr/callbacks", self.addr)
     }
 
     /// Everything received so far.
