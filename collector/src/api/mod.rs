@@ -10,13 +10,22 @@
 //! | `POST`/`DELETE /v1/admin/faults`, `POST /v1/admin/reset` | `admin`, `--fault-injection` only | tests |
 //! | `GET /metrics` | `viewer`, `editor`, `admin` | Prometheus metrics |
 //! | `GET /healthz`, `GET /readyz` | anyone | liveness (store thread and database), readiness |
+//! | `GET /v1/users/{id}` | `viewer`, `editor`, `admin` | everything held about one id |
+//! | `DELETE /v1/users/{id}`, `PATCH /v1/users/{id}/traits` | `editor`, `admin` | erasure, rectification |
+//! | `PUT`/`DELETE /v1/suppressions/{identity}` | `editor`, `admin` | the suppression list |
+//! | `POST /v1/retention/sweep` | `editor`, `admin` | a retention sweep now |
+//! | `POST /opendsr/v1/requests`, `GET`/`DELETE /opendsr/v1/requests/{id}` | `dsr`, `admin` | the OpenDSR processor API |
+//! | `GET /opendsr/v1/discovery`, `GET /opendsr/v1/certificate.pem` | anyone | OpenDSR discovery and the signing certificate |
+//! | `GET /v1/exports/{token}` | the token's holder | an export, 7 days |
+//! | `POST /v1/dsr`, `GET /v1/dsr/{id}?secret=` | browsers, API key / the secret's holder | a visitor's own request |
 //!
 //! Layers, outermost first: authorization marked sensitive → request id → request log
 //! (`TraceLayer`) → request id echoed → requests counted by route and status →
 //! `Connection: close` on early answers → client address → request deadline (`TimeoutLayer`,
 //! 408). Then, for ingestion: rejection counter → origin gate (403) → CORS grant (`CorsLayer`)
 //! → per-address rate limit → body idle timeout (`RequestBodyTimeoutLayer`) → handler (which
-//! checks the per-key limit once it knows the key). For token routes: address allowlist →
+//! checks the per-key limit once it knows the key). The visitor's intake (`/v1/dsr`) has the
+//! same stack without the rejection counter. For token routes: address allowlist →
 //! origin gate → CORS grant → route tag → audit → bearer auth and role → handler.
 
 mod admin;

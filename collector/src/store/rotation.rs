@@ -65,7 +65,7 @@ const TABLES: [SealedTable; 7] = [
         name: "dsr_requests",
         cursor: "seq",
         row: "id",
-        sealed: &["identities", "response", "results_token"],
+        sealed: &["identities", "results_token"],
         indexes: &[],
     },
     SealedTable {

@@ -217,7 +217,6 @@ const MIGRATIONS: &[Migration] = &[
         updated_at_ms     INTEGER NOT NULL,
         request_hash      TEXT    NOT NULL,
         identities        BLOB    NOT NULL,
-        response          BLOB,
         callback_urls     TEXT    NOT NULL,
         results_count     INTEGER,
         results_token     BLOB,
