@@ -76,6 +76,12 @@ async fn a_visitor_exports_and_erases_its_own_data_and_nobody_elses() {
     assert_eq!(answer["status"], "pending");
     let status_path = path_of(&server, answer["status_url"].as_str().unwrap());
     let done = wait_completed(&server, &status_path).await;
+    // The browser may read its status.
+    let read = server
+        .send(Method::GET, &status_path, &[("origin", SHOP)], "")
+        .await;
+    assert_eq!(read.status, 200);
+    assert_eq!(read.header("access-control-allow-origin"), Some(SHOP));
     let download = server
         .send(
             Method::GET,

@@ -331,6 +331,50 @@ async fn an_export_is_served_for_seven_days_then_gone() {
 }
 
 #[tokio::test]
+async fn erasing_a_person_deletes_the_exports_made_for_them() {
+    let server = dsr_server(|_| {}).await;
+    assert_eq!(server.post_batch(&fixture()).await.status, 200);
+    let (_, controller) = server.token("dsr", "acme-controller").await;
+    let id = uuid(7151);
+    let created = server
+        .bearer(
+            &controller,
+            Method::POST,
+            "/opendsr/v1/requests",
+            &request_body(&id, "access", &[]),
+        )
+        .await;
+    assert_eq!(created.status, 201);
+    let done = wait_for_status(&server, &controller, &id, "completed")
+        .await
+        .json();
+    let url = done["results_url"].as_str().unwrap().to_owned();
+    let path = url
+        .split_once(&server.addr.to_string())
+        .unwrap()
+        .1
+        .to_owned();
+    assert_eq!(server.send(Method::GET, &path, &[], "").await.status, 200);
+    let file = server
+        .dir
+        .path()
+        .join("exports")
+        .join(format!("{id}.ndjson.sealed"));
+    assert!(file.exists());
+    // Erased through the anonymous id the user was identified with.
+    let erased = server
+        .admin(
+            Method::DELETE,
+            "/v1/users/5a6b7c8d-9e0f-4a1b-9c3d-4e5f6a7b8c9d",
+            "",
+        )
+        .await;
+    assert_eq!(erased.json()["erased"]["exports"], 1, "{erased:?}");
+    assert!(!file.exists());
+    assert_eq!(server.send(Method::GET, &path, &[], "").await.status, 404);
+}
+
+#[tokio::test]
 async fn a_pending_request_is_cancelled_and_called_back() {
     let receiver = Receiver::start(&[]).await;
     let server = dsr_server(|s| s.rights.worker = false).await;

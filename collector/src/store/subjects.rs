@@ -387,7 +387,9 @@ pub fn erase(
         );
         erased.identity_links += conn.execute(&sql, rusqlite::params_from_iter(params))? as u64;
     }
-    let params = blobs(&subject.own);
+    // Exports made for any of the ids erased, linked ones included.
+    let every: BTreeSet<Vec<u8>> = subject.anonymous.union(&subject.users).cloned().collect();
+    let params = blobs(&every);
     let sql = format!(
         "SELECT DISTINCT x.token_hash, x.file FROM exports x
          JOIN dsr_identities d ON d.request_id = x.request_id
