@@ -87,6 +87,24 @@ const EXPECTED: &[(Method, &str, Expect, &str)] = &[
     (Method::POST, "/v1/dsr", Expect::ApiKey, ""),
     (Method::GET, "/v1/dsr/{id}", Expect::PublicSecret, ""),
     (Method::DELETE, "/opendsr/v1/requests/{id}", CONTROLLERS, ""),
+    (
+        Method::POST,
+        "/opendsr/v1/opengdpr_requests",
+        CONTROLLERS,
+        OPENDSR_REQUEST,
+    ),
+    (
+        Method::GET,
+        "/opendsr/v1/opengdpr_requests/{id}",
+        CONTROLLERS,
+        "",
+    ),
+    (
+        Method::DELETE,
+        "/opendsr/v1/opengdpr_requests/{id}",
+        CONTROLLERS,
+        "",
+    ),
 ];
 
 const ROLES: [&str; 4] = ["admin", "editor", "viewer", "dsr"];
@@ -130,7 +148,9 @@ async fn every_route_answers_every_role_as_the_permission_table_says() {
     let mut fresh = 0u64;
     for (method, path, expect, body) in EXPECTED {
         let (revocable, _) = server.token("viewer", "to revoke").await;
-        let path = if path.starts_with("/opendsr/v1/requests/") {
+        let path = if path.starts_with("/opendsr/v1/requests/")
+            || path.starts_with("/opendsr/v1/opengdpr_requests/")
+        {
             // A request of the dsr token's own, which admins see too.
             fresh += 1;
             let body = OPENDSR_REQUEST.replace("{uuid}", &support::uuid(900 + fresh));

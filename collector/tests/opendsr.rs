@@ -375,6 +375,57 @@ async fn erasing_a_person_deletes_the_exports_made_for_them() {
 }
 
 #[tokio::test]
+async fn the_prior_opengdpr_names_are_honoured_and_a_request_without_regulation_is_gdpr() {
+    let server = dsr_server(|s| s.rights.worker = false).await;
+    let verifier = published(&server).await;
+    let (_, controller) = server.token("dsr", "acme-controller").await;
+    let id = uuid(7401);
+    let mut body: Value = serde_json::from_str(&request_body(&id, "erasure", &[])).unwrap();
+    body.as_object_mut().unwrap().remove("regulation");
+    body["api_version"] = json!("1.0");
+    let body = body.to_string();
+    let refused = server
+        .bearer(&controller, Method::POST, "/opendsr/v1/requests", &body)
+        .await;
+    assert_eq!(refused.json()["error"]["errors"][0]["field"], "regulation");
+    let created = server
+        .bearer(
+            &controller,
+            Method::POST,
+            "/opendsr/v1/opengdpr_requests",
+            &body,
+        )
+        .await;
+    assert_eq!(created.status, 201, "{created:?}");
+    assert_eq!(
+        created.header("x-opengdpr-processor-domain"),
+        Some("localhost")
+    );
+    assert!(verifier.verifies(
+        &created.body,
+        created.header("x-opengdpr-signature").unwrap()
+    ));
+    let status = server
+        .bearer(
+            &controller,
+            Method::GET,
+            &format!("/opendsr/v1/opengdpr_requests/{id}"),
+            "",
+        )
+        .await;
+    assert_eq!(status.json()["request_status"], "pending");
+    let cancelled = server
+        .bearer(
+            &controller,
+            Method::DELETE,
+            &format!("/opendsr/v1/opengdpr_requests/{id}"),
+            "",
+        )
+        .await;
+    assert_eq!(cancelled.status, 202);
+}
+
+#[tokio::test]
 async fn a_pending_request_is_cancelled_and_called_back() {
     let receiver = Receiver::start(&[]).await;
     let server = dsr_server(|s| s.rights.worker = false).await;

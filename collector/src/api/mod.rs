@@ -285,6 +285,28 @@ pub fn router(app: Arc<App>) -> (Router, Vec<RouteInfo>) {
             Access::Token(Permission::OpenDsr),
             "opendsr.cancel",
             delete(opendsr::cancel),
+        )
+        // The prior OpenGDPR names, which the spec says processors must still honour (10.1).
+        .add(
+            Method::POST,
+            "/opendsr/v1/opengdpr_requests",
+            Access::Token(Permission::OpenDsr),
+            "opendsr.create",
+            post(opendsr::create_opengdpr),
+        )
+        .add(
+            Method::GET,
+            "/opendsr/v1/opengdpr_requests/{id}",
+            Access::Token(Permission::OpenDsr),
+            "opendsr.status",
+            get(opendsr::status),
+        )
+        .add(
+            Method::DELETE,
+            "/opendsr/v1/opengdpr_requests/{id}",
+            Access::Token(Permission::OpenDsr),
+            "opendsr.cancel",
+            delete(opendsr::cancel),
         );
     if app.faults.is_some() {
         let test = Access::Token(Permission::TestControls);

@@ -225,7 +225,7 @@ struct Checked {
     callback_urls: Vec<String>,
 }
 
-fn check(app: &App, body: &[u8]) -> Result<Checked, Invalid> {
+fn check(app: &App, body: &[u8], route: Route) -> Result<Checked, Invalid> {
     let value: Value =
         serde_json::from_slice(body).map_err(|e| invalid_body(format!("body is not JSON: {e}")))?;
     let Value::Object(body) = value else {
@@ -245,7 +245,11 @@ fn check(app: &App, body: &[u8]) -> Result<Checked, Invalid> {
             "must be erasure, access or portability",
         ));
     }
-    let regulation = string(&body, "regulation")?;
+    // OpenGDPR 1.0 had no `regulation` (it was GDPR only); OpenDSR requires it.
+    let regulation = match (route, body.get("regulation")) {
+        (Route::OpenGdpr, None) => "gdpr",
+        _ => string(&body, "regulation")?,
+    };
     if !matches!(regulation, "gdpr" | "ccpa") {
         return Err(bad("regulation", "must be gdpr or ccpa"));
     }
@@ -330,13 +334,37 @@ fn created_body(app: &App, request: &Request, body: &[u8]) -> Value {
     )
 }
 
+/// Which name a request came in under.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Route {
+    /// `/opendsr/v1/requests`.
+    OpenDsr,
+    /// `/opendsr/v1/opengdpr_requests`, the prior name (spec 10.1): `regulation` may be absent.
+    OpenGdpr,
+}
+
 /// `POST /opendsr/v1/requests`: 201, signed; the same request again answers the same.
 pub async fn create(
     State(app): State<Arc<App>>,
     Extension(principal): Extension<Principal>,
     body: Bytes,
 ) -> Response {
-    let checked = match check(&app, &body) {
+    create_as(&app, &principal, &body, Route::OpenDsr).await
+}
+
+/// `POST /opendsr/v1/opengdpr_requests`: the same under the prior OpenGDPR name, where a
+/// request without `regulation` is a GDPR request.
+pub async fn create_opengdpr(
+    State(app): State<Arc<App>>,
+    Extension(principal): Extension<Principal>,
+    body: Bytes,
+) -> Response {
+    create_as(&app, &principal, &body, Route::OpenGdpr).await
+}
+
+async fn create_as(app: &Arc<App>, principal: &Principal, body: &Bytes, route: Route) -> Response {
+    let (app, body) = (Arc::clone(app), body.clone());
+    let checked = match check(&app, &body, route) {
         Ok(checked) => checked,
         Err(invalid) => return invalid.into_response(),
     };
