@@ -89,11 +89,16 @@ fn insert(
             )
         })
         .transpose()?;
+    // One look at an empty list spares every event its two lookups.
+    let any_suppressed = subject_rights
+        && conn
+            .prepare_cached("SELECT EXISTS(SELECT 1 FROM suppressions)")?
+            .query_row([], |row| row.get::<_, bool>(0))?;
     let mut counts = IngestCounts::default();
     let mut consent_changes = 0;
     for event in &sealed.events {
         // Suppressed identities are dropped before anything of them is stored.
-        if subject_rights
+        if any_suppressed
             && super::subjects::is_suppressed(
                 conn,
                 event.anonymous_id_index.as_deref(),
