@@ -85,6 +85,12 @@ async fn the_rotation_re_seals_links_suppressions_requests_and_callbacks() {
     }
     assert!(completed);
     let dir = server.stop().await;
+    // Nothing of the people is in clear in the file (links, suppressions, requests included).
+    let raw = std::fs::read(dir.path().join("collector.sqlite3")).unwrap();
+    let text = String::from_utf8_lossy(&raw);
+    for needle in ["user-42", "user-7", "5a6b7c8d-9e0f-4a1b-9c3d-4e5f6a7b8c9d"] {
+        assert!(!text.contains(needle), "{needle} is in the database file");
+    }
 
     let output = std::process::Command::new(BINARY)
         .args(["key", "rotate", "--new-key-file"])
