@@ -160,7 +160,7 @@ async fn an_erasure_request_is_signed_fulfilled_and_every_status_change_is_calle
     let conflict = server
         .bearer(&controller, Method::POST, "/opendsr/v1/requests", &other)
         .await;
-    assert_eq!(conflict.status, 409);
+    assert_eq!(conflict.status, 400);
     assert_eq!(
         conflict.json()["error"]["errors"][0]["field"],
         "subject_request_id"

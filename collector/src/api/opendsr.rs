@@ -415,8 +415,9 @@ async fn create_as(app: &Arc<App>, principal: &Principal, body: &Bytes, route: R
             StatusCode::CREATED,
             &created_body(&app, &request, &body),
         ),
+        // The spec answers every refused request 400 (7.5).
         Created::Again(_) | Created::Conflict => error(
-            StatusCode::CONFLICT,
+            StatusCode::BAD_REQUEST,
             Some("subject_request_id"),
             "is already used by a different request",
         ),

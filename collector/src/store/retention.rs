@@ -17,6 +17,15 @@ pub enum Scope {
     Purpose(String),
 }
 
+/// The events expired at `?1` that `filter` (on `?2`) selects, at most `?3`: batches by
+/// their time of receipt (an index range), then their events (by batch).
+fn select(filter: &str) -> String {
+    format!(
+        "SELECT e.seq, e.event_id, e.batch_seq FROM batches b JOIN events e ON e.batch_seq = b.seq
+         WHERE b.received_at_ms <= ?1 AND {filter} LIMIT ?3"
+    )
+}
+
 /// Deletes up to `limit` events in `scope` received at or before `cutoff_ms`; how many.
 pub fn sweep_step(
     conn: &Connection,
@@ -31,10 +40,7 @@ pub fn sweep_step(
             purpose,
         ),
     };
-    let sql = format!(
-        "SELECT e.seq, e.event_id, e.batch_seq FROM batches b JOIN events e ON e.batch_seq = b.seq
-         WHERE b.received_at_ms <= ?1 AND {filter} LIMIT ?3"
-    );
+    let sql = select(filter);
     let mut found: Vec<(i64, String, i64)> = Vec::new();
     {
         let mut statement = conn.prepare_cached(&sql)?;
@@ -80,5 +86,31 @@ impl super::Store {
     ) -> Result<u64, StoreError> {
         self.write(move |conn| sweep_step(conn, &scope, cutoff_ms, limit))
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sweep_reads_batches_by_time_and_their_events_by_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = super::super::schema::open(&dir.path().join("db.sqlite3")).unwrap();
+        for filter in [
+            "b.environment = ?2",
+            "EXISTS (SELECT 1 FROM json_each(e.purposes) WHERE json_each.value = ?2)",
+        ] {
+            let sql = format!("EXPLAIN QUERY PLAN {}", select(filter));
+            let mut statement = conn.prepare(&sql).unwrap();
+            let plan: Vec<String> = statement
+                .query_map(rusqlite::params![0, "x", 10], |row| row.get(3))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            let plan = plan.join("\n");
+            assert!(plan.contains("batches_by_received_at"), "{plan}");
+            assert!(plan.contains("events_by_batch"), "{plan}");
+        }
     }
 }

@@ -173,7 +173,8 @@ const MIGRATIONS: &[Migration] = &[
     },
     // 6: data subjects' rights (issue 9): identity links seen on identify events, the
     // suppression list, erasure tombstones, DSR requests with their identities (by index),
-    // status callbacks (an outbox, with every attempt) and exports. Sealed columns are named in
+    // status callbacks (an outbox, with every attempt), exports, and batches by time of receipt
+    // for the retention sweeper. Sealed columns are named in
     // `rotation::TABLES`, so `key rotate` re-seals them too.
     plain(
         "CREATE TABLE identity_links (
@@ -259,7 +260,8 @@ const MIGRATIONS: &[Migration] = &[
         results_count INTEGER NOT NULL
     );
     CREATE INDEX exports_by_expiry ON exports(expires_at_ms);
-    CREATE INDEX exports_by_request ON exports(request_id);",
+    CREATE INDEX exports_by_request ON exports(request_id);
+    CREATE INDEX batches_by_received_at ON batches(received_at_ms);",
     ),
 ];
 
