@@ -12,27 +12,48 @@ use crate::api::App;
 use crate::store::dsr::Request;
 use crate::store::StoreError;
 use std::sync::Arc;
+use std::time::Duration;
 
-/// Serves until shutdown begins.
+/// The longest wait before retrying a request whose fulfilment failed.
+const MAX_RETRY_WAIT: Duration = Duration::from_secs(600);
+
+/// Serves until shutdown begins. A failure (a full disk, the store) is retried with the same
+/// request first, after a wait that doubles per failure (up to ten minutes).
 pub async fn run(app: Arc<App>) {
     let mut stopping = app.stopping.clone();
+    let poll = app.rights.settings.poll_interval;
+    let mut failures = 0u32;
     loop {
         if *stopping.borrow() {
             return;
         }
-        let more = match step(&app).await {
-            Ok(more) => more,
+        let wait = match step(&app).await {
+            Ok(true) => {
+                failures = 0;
+                continue;
+            }
+            Ok(false) => {
+                failures = 0;
+                poll
+            }
             Err(e) => {
                 tracing::error!(error = %e, "fulfilling a data-subject request failed");
-                false
+                failures = failures.saturating_add(1);
+                poll.saturating_mul(1 << failures.min(16))
+                    .min(MAX_RETRY_WAIT)
             }
         };
-        if more {
+        if failures > 0 {
+            // Not woken by new requests: the failed one comes first anyway.
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                _ = stopping.changed() => return,
+            }
             continue;
         }
         tokio::select! {
             () = app.rights.work.notified() => {}
-            () = tokio::time::sleep(app.rights.settings.poll_interval) => {}
+            () = tokio::time::sleep(wait) => {}
             _ = stopping.changed() => return,
         }
     }

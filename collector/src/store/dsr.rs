@@ -389,7 +389,8 @@ pub fn claim(
 ) -> Result<Option<Request>, StoreError> {
     let found: Option<(String, String)> = conn
         .query_row(
-            "SELECT id, status FROM dsr_requests WHERE status = 'in_progress'
+            "SELECT * FROM (SELECT id, status FROM dsr_requests WHERE status = 'in_progress'
+                            ORDER BY seq LIMIT 1)
              UNION ALL
              SELECT * FROM (SELECT id, status FROM dsr_requests WHERE status = 'pending'
                             ORDER BY seq LIMIT 1)
