@@ -426,6 +426,56 @@ async fn the_prior_opengdpr_names_are_honoured_and_a_request_without_regulation_
 }
 
 #[tokio::test]
+async fn a_request_whose_fulfilment_fails_stays_in_progress_and_completes_once_it_can() {
+    let server = dsr_server(|_| {}).await;
+    assert_eq!(server.post_batch(&fixture()).await.status, 200);
+    // A file where the exports directory should be: writing the export fails.
+    let blocker = server.dir.path().join("exports");
+    std::fs::write(&blocker, "not a directory").unwrap();
+    let (_, controller) = server.token("dsr", "acme-controller").await;
+    let id = uuid(7501);
+    let created = server
+        .bearer(
+            &controller,
+            Method::POST,
+            "/opendsr/v1/requests",
+            &request_body(&id, "portability", &[]),
+        )
+        .await;
+    assert_eq!(created.status, 201);
+    wait_for_status(&server, &controller, &id, "in_progress").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let status = server
+        .bearer(
+            &controller,
+            Method::GET,
+            &format!("/opendsr/v1/requests/{id}"),
+            "",
+        )
+        .await
+        .json();
+    assert_eq!(status["request_status"], "in_progress");
+    std::fs::remove_file(&blocker).unwrap();
+    let done = wait_for_status(&server, &controller, &id, "completed")
+        .await
+        .json();
+    assert_eq!(done["results_count"], 6);
+    let audit = server
+        .admin(Method::GET, "/v1/audit?limit=1000", "")
+        .await
+        .json();
+    let completed = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e["action"] == "dsr.status" && e["target"] == id.as_str() && e["outcome"] == "completed"
+        })
+        .count();
+    assert_eq!(completed, 1);
+}
+
+#[tokio::test]
 async fn a_pending_request_is_cancelled_and_called_back() {
     let receiver = Receiver::start(&[]).await;
     let server = dsr_server(|s| s.rights.worker = false).await;
