@@ -5,11 +5,14 @@
 //! the load benchmark build settings directly. [`Settings::check`] holds the rules that do not fit
 //! one flag, such as "plain HTTP only on a loopback address".
 
+use crate::clock::Clock;
 use crate::commands::Command;
 use crate::connection::ConnectionLimits;
 use crate::keys::{AdminToken, ApiKeyEntry, ApiKeys, KeyError};
 use crate::network::{parse_network, Networks, Rate};
 use crate::origin::{Origin, OriginPolicy};
+use crate::rights::retention::{self, RetentionConfig, Rule};
+use crate::rights::RightsSettings;
 use clap::Parser;
 use ipnet::IpNet;
 use std::fmt;
@@ -207,6 +210,76 @@ pub struct Cli {
     /// Bytes of request bodies held in memory at once across all requests (503 beyond).
     #[arg(long, env = "CONSENTRY_MAX_BODY_MEMORY_BYTES", default_value_t = ConnectionLimits::default().max_body_memory)]
     pub max_body_memory_bytes: usize,
+
+    /// The OpenDSR processor domain (X-OpenDSR-Processor-Domain; the signing certificate's name).
+    #[arg(
+        long,
+        env = "CONSENTRY_DSR_PROCESSOR_DOMAIN",
+        default_value = "localhost"
+    )]
+    pub dsr_processor_domain: String,
+
+    /// PEM certificate (chain) that signs OpenDSR answers and callbacks (with --dsr-signing-key).
+    #[arg(long, env = "CONSENTRY_DSR_SIGNING_CERT", requires = "dsr_signing_key")]
+    pub dsr_signing_cert: Option<PathBuf>,
+
+    /// Its ECDSA P-256 private key (PKCS#8 PEM).
+    #[arg(long, env = "CONSENTRY_DSR_SIGNING_KEY", requires = "dsr_signing_cert")]
+    pub dsr_signing_key: Option<PathBuf>,
+
+    /// The public base URL of this collector, for download and status links (default: the listening URL).
+    #[arg(long, env = "CONSENTRY_DSR_PUBLIC_URL")]
+    pub dsr_public_url: Option<String>,
+
+    /// Hours promised for fulfilling a data-subject request (expected_completion_time).
+    #[arg(long, env = "CONSENTRY_DSR_SLA_HOURS", default_value_t = 720)]
+    pub dsr_sla_hours: u64,
+
+    /// A CA certificate (PEM) callback servers may also be verified against; repeatable.
+    #[arg(
+        long = "dsr-callback-ca",
+        env = "CONSENTRY_DSR_CALLBACK_CAS",
+        value_name = "PEM",
+        value_delimiter = ','
+    )]
+    pub dsr_callback_cas: Vec<PathBuf>,
+
+    /// Allow http:// status callbacks to loopback addresses (tests only).
+    #[arg(long, env = "CONSENTRY_DSR_ALLOW_LOOPBACK_HTTP_CALLBACKS")]
+    pub dsr_allow_loopback_http_callbacks: bool,
+
+    /// Attempts per status callback before it is marked failed.
+    #[arg(long, env = "CONSENTRY_DSR_CALLBACK_ATTEMPTS", default_value_t = 8)]
+    pub dsr_callback_attempts: u32,
+
+    /// Milliseconds before a callback's first retry (doubling per attempt, at most an hour).
+    #[arg(
+        long,
+        env = "CONSENTRY_DSR_CALLBACK_BACKOFF_MS",
+        default_value_t = 1000
+    )]
+    pub dsr_callback_backoff_ms: u64,
+
+    /// A retention schedule: purpose:NAME=AGE, environment:NAME=AGE or NAME=AGE (a purpose), AGE as 400d, 12h, 30m, 10s; repeatable.
+    #[arg(
+        long = "retention",
+        env = "CONSENTRY_RETENTION",
+        value_name = "SCHEDULE",
+        value_delimiter = ','
+    )]
+    pub retention: Vec<Rule>,
+
+    /// A file of retention schedules, one a line (`#` comments).
+    #[arg(long, env = "CONSENTRY_RETENTION_FILE")]
+    pub retention_file: Option<PathBuf>,
+
+    /// Seconds between retention sweeps.
+    #[arg(long, env = "CONSENTRY_RETENTION_SWEEP_SECS", default_value_t = 3600)]
+    pub retention_sweep_secs: u64,
+
+    /// Test only (needs --fault-injection): claim data-subject requests but never fulfil them.
+    #[arg(long, hide = true, requires = "fault_injection")]
+    pub dsr_hold_in_progress: bool,
 }
 
 fn parse_purpose(text: &str) -> Result<String, String> {
@@ -341,6 +414,10 @@ pub struct Settings {
     pub ip_rate: Rate,
     /// Ingestion per API key.
     pub key_rate: Rate,
+    /// Data subjects' rights: OpenDSR, callbacks, retention.
+    pub rights: RightsSettings,
+    /// The clock of data-subject work and of `received_at` (a virtual one in tests).
+    pub clock: Clock,
 }
 
 /// A configuration the collector refuses to start with.
@@ -357,6 +434,8 @@ pub enum ConfigError {
     Limit(&'static str),
     /// No data key and no `--insecure-no-encryption`.
     NoEncryptionKey,
+    /// A data-subject or retention setting.
+    Rights(String),
 }
 
 impl fmt::Display for ConfigError {
@@ -374,6 +453,7 @@ impl fmt::Display for ConfigError {
             ),
             ConfigError::Keys(e) => e.fmt(f),
             ConfigError::Limit(problem) => f.write_str(problem),
+            ConfigError::Rights(problem) => f.write_str(problem),
             ConfigError::NoEncryptionKey => f.write_str(
                 "no encryption key: give --encryption-key-file FILE (32 random bytes, base64: \
                  `head -c 32 /dev/urandom | base64`) or CONSENTRY_ENCRYPTION_KEY, or \
@@ -419,6 +499,8 @@ impl Settings {
                 per_minute: 60_000,
                 burst: 1000,
             },
+            rights: RightsSettings::default(),
+            clock: Clock::system(),
         }
     }
 
@@ -442,7 +524,37 @@ impl Settings {
             .as_deref()
             .map(AdminToken::new)
             .transpose()?;
+        let mut rules = cli.retention;
+        if let Some(path) = &cli.retention_file {
+            rules.extend(retention::read_file(path).map_err(ConfigError::Rights)?);
+        }
+        if cli.dsr_sla_hours == 0 || cli.retention_sweep_secs == 0 || cli.dsr_callback_attempts == 0
+        {
+            return Err(ConfigError::Rights(
+                "--dsr-sla-hours, --retention-sweep-secs and --dsr-callback-attempts must be at least 1"
+                    .to_owned(),
+            ));
+        }
+        let rights = RightsSettings {
+            processor_domain: cli.dsr_processor_domain,
+            signing: cli.dsr_signing_cert.zip(cli.dsr_signing_key),
+            public_url: cli
+                .dsr_public_url
+                .map(|u| u.trim_end_matches('/').to_owned()),
+            sla: Duration::from_secs(cli.dsr_sla_hours.saturating_mul(3600)),
+            callback_cas: cli.dsr_callback_cas,
+            allow_loopback_http_callbacks: cli.dsr_allow_loopback_http_callbacks,
+            callback_attempts: cli.dsr_callback_attempts,
+            callback_backoff: Duration::from_millis(cli.dsr_callback_backoff_ms),
+            retention: RetentionConfig {
+                rules,
+                sweep_interval: Duration::from_secs(cli.retention_sweep_secs),
+            },
+            hold_in_progress: cli.dsr_hold_in_progress,
+            ..RightsSettings::default()
+        };
         let settings = Settings {
+            rights,
             transport,
             ingest_origins: OriginPolicy::new(cli.allow_origins, cli.allow_loopback_origins),
             admin_origins: OriginPolicy::new(cli.admin_origins, false),

@@ -11,8 +11,11 @@
 //! log, address allowlists, rate limits, connection hygiene, metrics, health and readiness, a
 //! read API, fault injection for tests, graceful shutdown.
 //!
-//! **Out of scope:** analytics, forwarding to other systems, data-subject requests (issue 9),
-//! multi-node storage (issue 11).
+//! **Also in scope** (issue 9): data subjects' rights: the OpenDSR processor API with signed
+//! status callbacks, erasure, access and portability exports, rectification, suppression,
+//! retention schedules and a per-user view ([`rights`]).
+//!
+//! **Out of scope:** analytics, forwarding to other systems, multi-node storage (issue 11).
 //!
 //! Codemap:
 //! - [`config`]: the command line ([`config::Cli`]) and the checked [`config::Settings`];
@@ -27,6 +30,7 @@
 //!   connection for the tools ([`store::Database`]);
 //! - [`roles`], [`tokens`], [`audit`]: who may do what, bearer tokens, the audit chain;
 //! - [`crypto`]: data keys, AES-256-GCM and HMAC indexes;
+//! - [`rights`]: OpenDSR signing, fulfilment, callbacks, exports, retention;
 //! - [`network`]: client addresses, allowlists, rate limits; [`metrics`]: Prometheus;
 //! - [`tls`], [`origin`], [`keys`], [`faults`], [`clock`]: the small things the rest is made of.
 #![forbid(unsafe_code)]
@@ -48,6 +52,7 @@ pub mod metrics;
 pub mod network;
 pub mod origin;
 pub mod peers;
+pub mod rights;
 pub mod roles;
 pub mod server;
 pub mod store;

@@ -37,6 +37,24 @@ pub struct Metrics {
     pub store_queue_depth: IntGauge,
     /// Entries in the audit log (set when scraped).
     pub audit_chain_length: IntGauge,
+    /// Events of suppressed identities, dropped before storage.
+    pub events_suppressed: IntCounter,
+    /// Events deleted by erasure (API or DSR).
+    pub events_erased: IntCounter,
+    /// Data-subject requests received, by type and origin.
+    pub dsr_requests: IntCounterVec,
+    /// Data-subject requests completed, by type.
+    pub dsr_completed: IntCounterVec,
+    /// Status callback attempts, by outcome (`delivered`, `retry`, `failed`).
+    pub dsr_callback_attempts: IntCounterVec,
+    /// Status callback attempts that did not deliver.
+    pub dsr_callback_failures: IntCounter,
+    /// Export downloads, by status.
+    pub export_downloads: IntCounterVec,
+    /// Rows deleted by retention, by kind (`events`, `exports`).
+    pub retention_deleted: IntCounterVec,
+    /// Retention sweeps run.
+    pub retention_sweeps: IntCounter,
 }
 
 fn register<T: prometheus::core::Collector + Clone + 'static>(
@@ -132,6 +150,69 @@ impl Metrics {
             audit_chain_length: register(
                 r,
                 IntGauge::new("audit_chain_length", "Entries in the audit log."),
+            )?,
+            events_suppressed: register(
+                r,
+                IntCounter::new(
+                    "events_suppressed_total",
+                    "Events of suppressed identities, dropped before storage.",
+                ),
+            )?,
+            events_erased: register(
+                r,
+                IntCounter::new("events_erased_total", "Events deleted by erasure."),
+            )?,
+            dsr_requests: register(
+                r,
+                IntCounterVec::new(
+                    Opts::new("dsr_requests_total", "Data-subject requests received."),
+                    &["type", "origin"],
+                ),
+            )?,
+            dsr_completed: register(
+                r,
+                IntCounterVec::new(
+                    Opts::new("dsr_completed_total", "Data-subject requests completed."),
+                    &["type"],
+                ),
+            )?,
+            dsr_callback_attempts: register(
+                r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "dsr_callback_attempts_total",
+                        "Status callback attempts, by outcome.",
+                    ),
+                    &["outcome"],
+                ),
+            )?,
+            dsr_callback_failures: register(
+                r,
+                IntCounter::new(
+                    "dsr_callback_failures_total",
+                    "Status callback attempts that did not deliver.",
+                ),
+            )?,
+            export_downloads: register(
+                r,
+                IntCounterVec::new(
+                    Opts::new("export_downloads_total", "Export downloads, by status."),
+                    &["status"],
+                ),
+            )?,
+            retention_deleted: register(
+                r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "retention_deleted_total",
+                        "Rows deleted by retention schedules, by kind.",
+                    ),
+                    &["kind"],
+                ),
+            )?,
+            retention_sweeps: register(
+                r,
+                IntCounter::new("retention_sweeps_total", "Retention sweeps run."),
             )?,
             registry,
         })

@@ -9,10 +9,17 @@
 //! | [`Permission::ReadAudit`] | yes | no | no | no |
 //! | [`Permission::ManageTokens`] | yes | no | no | no |
 //! | [`Permission::TestControls`] (faults, reset) | yes | no | no | no |
+//! | [`Permission::ReadUsers`] (one user's data, without exports) | yes | yes | yes | no |
+//! | [`Permission::EraseData`] (`DELETE /v1/users/{id}`) | yes | yes | no | no |
+//! | [`Permission::RectifyData`] (`PATCH /v1/users/{id}/traits`) | yes | yes | no | no |
+//! | [`Permission::ManageSuppressions`] | yes | yes | no | no |
+//! | [`Permission::ManageRetention`] (sweeps) | yes | yes | no | no |
+//! | [`Permission::OpenDsr`] (the OpenDSR processor API) | yes | no | no | yes |
 //!
-//! `editor` is the role for data-subject work (DSR, suppression, rectification, retention) and
-//! `dsr` the role of the OpenDSR API; both get their permissions when those routes arrive
-//! (issue 9). Until then an `editor` reads like a `viewer` and a `dsr` token opens nothing.
+//! `editor` is the role for data-subject work (erasure, rectification, suppression, retention);
+//! `viewer` reads one user's data but never an export of it (exports are made for OpenDSR
+//! access and portability requests and fetched by their unguessable link); `dsr` is the role
+//! of a controller's OpenDSR client and opens the OpenDSR API and nothing else.
 
 use std::fmt;
 use std::str::FromStr;
@@ -22,7 +29,7 @@ use std::str::FromStr;
 pub enum Role {
     /// Everything, including tokens and test controls.
     Admin,
-    /// Data-subject work and reads.
+    /// Data-subject work (erasure, rectification, suppression, retention) and reads.
     Editor,
     /// Reads only, no exports.
     Viewer,
@@ -45,6 +52,18 @@ pub enum Permission {
     ManageTokens,
     /// Fault injection and reset (with `--fault-injection` only).
     TestControls,
+    /// Everything held about one user or anonymous id (`GET /v1/users/{id}`).
+    ReadUsers,
+    /// Erasing a data subject's data at once.
+    EraseData,
+    /// Rectifying a user's stored traits.
+    RectifyData,
+    /// Adding identities to and removing them from the suppression list.
+    ManageSuppressions,
+    /// Running and reading retention sweeps.
+    ManageRetention,
+    /// The OpenDSR processor API (requests, status, cancellation).
+    OpenDsr,
 }
 
 impl Role {
@@ -54,10 +73,15 @@ impl Role {
     /// Whether this role has `permission`.
     pub fn allows(self, permission: Permission) -> bool {
         match permission {
-            Permission::ReadData | Permission::ReadMetrics => {
+            Permission::ReadData | Permission::ReadMetrics | Permission::ReadUsers => {
                 matches!(self, Role::Admin | Role::Editor | Role::Viewer)
             }
             Permission::ExportData => matches!(self, Role::Admin | Role::Editor),
+            Permission::EraseData
+            | Permission::RectifyData
+            | Permission::ManageSuppressions
+            | Permission::ManageRetention => matches!(self, Role::Admin | Role::Editor),
+            Permission::OpenDsr => matches!(self, Role::Admin | Role::Dsr),
             Permission::ReadAudit | Permission::ManageTokens | Permission::TestControls => {
                 self == Role::Admin
             }
@@ -122,6 +146,12 @@ mod tests {
             (ReadAudit, [true, false, false, false]),
             (ManageTokens, [true, false, false, false]),
             (TestControls, [true, false, false, false]),
+            (ReadUsers, [true, true, true, false]),
+            (EraseData, [true, true, false, false]),
+            (RectifyData, [true, true, false, false]),
+            (ManageSuppressions, [true, true, false, false]),
+            (ManageRetention, [true, true, false, false]),
+            (OpenDsr, [true, false, false, true]),
         ];
         for (permission, expected) in table {
             for (role, allowed) in Role::ALL.into_iter().zip(expected) {

@@ -18,6 +18,8 @@ use crate::keys::{load_or_create_admin_token, AdminTokenSource};
 use crate::metrics::Metrics;
 use crate::network::Limiter;
 use crate::peers::PeerCounts;
+use crate::rights::signing::Signer;
+use crate::rights::{callbacks, fulfil, retention, Rights};
 use crate::store::{Codec, Store, StoreCloser, StoreError, DATABASE_FILE};
 use crate::tls::{self, LocalCa, TlsError};
 use std::fmt;
@@ -27,7 +29,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::{oneshot, watch, Semaphore};
+use tokio::sync::{oneshot, watch, Notify, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
@@ -49,6 +51,8 @@ pub enum StartError {
     Encryption(String),
     /// The metrics registry.
     Metrics(String),
+    /// The OpenDSR signing key or the callbacks' TLS roots.
+    Rights(String),
 }
 
 impl fmt::Display for StartError {
@@ -61,6 +65,7 @@ impl fmt::Display for StartError {
             StartError::Bind(addr, e) => write!(f, "cannot listen on {addr}: {e}"),
             StartError::Encryption(e) => write!(f, "encryption key: {e}"),
             StartError::Metrics(e) => write!(f, "metrics: {e}"),
+            StartError::Rights(e) => write!(f, "data-subject requests: {e}"),
         }
     }
 }
@@ -173,6 +178,24 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         tracing::warn!("the admin token was revoked: it opens nothing; give a new --admin-token");
     }
 
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let rights = &settings.rights;
+    let signer = Signer::load(&dir, rights.signing.as_ref(), &rights.processor_domain)
+        .map_err(StartError::Rights)?;
+    let callback_tls = callbacks::tls_config(&rights.callback_cas).map_err(StartError::Rights)?;
+    let rights = Arc::new(Rights {
+        public_url: rights
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("{scheme}://{local_addr}")),
+        settings: settings.rights.clone(),
+        signer,
+        exports_dir: dir.join("exports"),
+        clock: settings.clock.clone(),
+        work: Notify::new(),
+        callbacks: Notify::new(),
+        tls: Arc::new(callback_tls),
+    });
     let (stopping, stopping_rx) = watch::channel(false);
     let environments = settings
         .api_keys
@@ -203,9 +226,14 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         key_limiter: Limiter::new(settings.key_rate),
         metrics: metrics.clone(),
         stopping: stopping_rx.clone(),
+        rights,
     });
     tokio::spawn(forget_idle_buckets(Arc::clone(&app)));
-    let scheme = if tls.is_some() { "https" } else { "http" };
+    if app.rights.settings.worker {
+        tokio::spawn(fulfil::run(Arc::clone(&app)));
+    }
+    tokio::spawn(callbacks::run(Arc::clone(&app)));
+    tokio::spawn(retention::run(Arc::clone(&app)));
     let (shutdown, shutdown_rx) = oneshot::channel();
     let acceptor = tls
         .as_ref()

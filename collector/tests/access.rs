@@ -16,13 +16,21 @@ use support::{bearer_to, fixture, TestServer, ADMIN_TOKEN};
 #[derive(Clone, Copy, Debug)]
 enum Expect {
     Public,
+    /// Public, but answers only with a valid secret in the path (404 without one).
+    PublicSecret,
     ApiKey,
     Roles([bool; 4]),
 }
 
 const ADMIN_ONLY: Expect = Expect::Roles([true, false, false, false]);
 const READERS: Expect = Expect::Roles([true, true, true, false]);
-const EXPORTERS: Expect = Expect::Roles([true, true, false, false]);
+const EDITORS: Expect = Expect::Roles([true, true, false, false]);
+const CONTROLLERS: Expect = Expect::Roles([true, false, false, true]);
+
+/// An OpenDSR request; `{uuid}` is replaced by a fresh id on every call.
+const OPENDSR_REQUEST: &str = r#"{"subject_request_id": "{uuid}", "subject_request_type": "erasure",
+    "regulation": "gdpr", "submitted_time": "2026-12-01T10:00:00Z",
+    "subject_identities": [{"identity_type": "controller_customer_id", "identity_value": "user-table", "identity_format": "raw"}]}"#;
 
 /// Every route, with the body that makes a permitted call succeed. A route the server has but
 /// this table lacks fails the test.
@@ -32,7 +40,7 @@ const EXPECTED: &[(Method, &str, Expect, &str)] = &[
     (Method::GET, "/metrics", READERS, ""),
     (Method::POST, "/v1/batch", Expect::ApiKey, ""),
     // Paging through everyone's events is an export; a viewer reads one visitor's (below).
-    (Method::GET, "/v1/events", EXPORTERS, ""),
+    (Method::GET, "/v1/events", EDITORS, ""),
     (Method::GET, "/v1/stats", READERS, ""),
     (Method::GET, "/v1/audit", ADMIN_ONLY, ""),
     (
@@ -51,13 +59,61 @@ const EXPECTED: &[(Method, &str, Expect, &str)] = &[
     ),
     (Method::DELETE, "/v1/admin/faults", ADMIN_ONLY, ""),
     (Method::POST, "/v1/admin/reset", ADMIN_ONLY, ""),
+    (Method::GET, "/v1/users/{id}", READERS, ""),
+    (Method::DELETE, "/v1/users/{id}", EDITORS, ""),
+    (
+        Method::PATCH,
+        "/v1/users/{id}/traits",
+        EDITORS,
+        r#"{"traits": {"plan": "pro"}}"#,
+    ),
+    (Method::PUT, "/v1/suppressions/{identity}", EDITORS, ""),
+    (Method::DELETE, "/v1/suppressions/{identity}", EDITORS, ""),
+    (Method::POST, "/v1/retention/sweep", EDITORS, ""),
+    (Method::GET, "/opendsr/v1/discovery", Expect::Public, ""),
+    (
+        Method::GET,
+        "/opendsr/v1/certificate.pem",
+        Expect::Public,
+        "",
+    ),
+    (Method::GET, "/v1/exports/{token}", Expect::PublicSecret, ""),
+    (
+        Method::POST,
+        "/opendsr/v1/requests",
+        CONTROLLERS,
+        OPENDSR_REQUEST,
+    ),
+    (Method::GET, "/opendsr/v1/requests/{id}", CONTROLLERS, ""),
+    (Method::POST, "/v1/dsr", Expect::ApiKey, ""),
+    (Method::GET, "/v1/dsr/{id}", Expect::PublicSecret, ""),
+    (Method::DELETE, "/opendsr/v1/requests/{id}", CONTROLLERS, ""),
+    (
+        Method::POST,
+        "/opendsr/v1/opengdpr_requests",
+        CONTROLLERS,
+        OPENDSR_REQUEST,
+    ),
+    (
+        Method::GET,
+        "/opendsr/v1/opengdpr_requests/{id}",
+        CONTROLLERS,
+        "",
+    ),
+    (
+        Method::DELETE,
+        "/opendsr/v1/opengdpr_requests/{id}",
+        CONTROLLERS,
+        "",
+    ),
 ];
 
 const ROLES: [&str; 4] = ["admin", "editor", "viewer", "dsr"];
 
 #[tokio::test]
 async fn every_route_answers_every_role_as_the_permission_table_says() {
-    let server = TestServer::start().await;
+    // No fulfilment: requests stay pending, so the cancellation row can cancel.
+    let server = TestServer::start_with(|s| s.rights.worker = false).await;
     let registered: BTreeSet<(String, &str)> = server
         .routes()
         .iter()
@@ -74,7 +130,7 @@ async fn every_route_answers_every_role_as_the_permission_table_says() {
             .find(|(m, p, _, _)| *m == route.method && *p == route.path)
             .unwrap();
         match (expect, route.access) {
-            (Expect::Public, Access::Public)
+            (Expect::Public | Expect::PublicSecret, Access::Public)
             | (Expect::ApiKey, Access::ApiKey)
             | (Expect::Roles(_), Access::Token(_)) => {}
             other => panic!("{} {}: {other:?}", route.method, route.path),
@@ -90,13 +146,46 @@ async fn every_route_answers_every_role_as_the_permission_table_says() {
                 .1,
         );
     }
+    let mut fresh = 0u64;
     for (method, path, expect, body) in EXPECTED {
         let (revocable, _) = server.token("viewer", "to revoke").await;
-        let path = path.replace("{id}", &revocable);
+        let path = if path.starts_with("/opendsr/v1/requests/")
+            || path.starts_with("/opendsr/v1/opengdpr_requests/")
+        {
+            // A request of the dsr token's own, which admins see too.
+            fresh += 1;
+            let body = OPENDSR_REQUEST.replace("{uuid}", &support::uuid(900 + fresh));
+            let made = server
+                .bearer(&tokens[3], Method::POST, "/opendsr/v1/requests", &body)
+                .await;
+            assert_eq!(made.status, 201, "{made:?}");
+            path.replace("{id}", &support::uuid(900 + fresh))
+        } else {
+            path.replace("{id}", &revocable)
+                .replace("{identity}", "someone")
+        };
         match expect {
             Expect::Public => {
                 let reply = server.send(method.clone(), &path, &[], "").await;
                 assert_eq!(reply.status, 200, "{method} {path}");
+            }
+            Expect::PublicSecret => {
+                let reply = server.send(method.clone(), &path, &[], "").await;
+                assert_eq!(reply.status, 404, "{method} {path}");
+            }
+            Expect::ApiKey if path == "/v1/dsr" => {
+                let mut request = json!({"api_key": "pk_demo", "type": "access",
+                    "anonymous_id": "5a6b7c8d-9e0f-4a1b-9c3d-4e5f6a7b8c9d"});
+                let headers = [("content-type", "application/json")];
+                let reply = server
+                    .send(method.clone(), &path, &headers, request.to_string())
+                    .await;
+                assert_eq!(reply.status, 202, "{method} {path}: {reply:?}");
+                request["api_key"] = json!("pk_unknown");
+                let reply = server
+                    .send(method.clone(), &path, &headers, request.to_string())
+                    .await;
+                assert_eq!(reply.status, 401);
             }
             Expect::ApiKey => {
                 let reply = server.post_batch(&fixture()).await;
@@ -118,7 +207,9 @@ async fn every_route_answers_every_role_as_the_permission_table_says() {
                     "{method} {path} with an unknown token"
                 );
                 for ((role, token), allowed) in ROLES.iter().zip(&tokens).zip(allowed) {
-                    let reply = server.bearer(token, method.clone(), &path, body).await;
+                    fresh += 1;
+                    let body = body.replace("{uuid}", &support::uuid(900 + fresh));
+                    let reply = server.bearer(token, method.clone(), &path, &body).await;
                     if *allowed {
                         assert!(
                             reply.status.is_success(),

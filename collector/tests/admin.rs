@@ -174,7 +174,7 @@ async fn reset_deletes_everything_stored() {
     assert_eq!(reply.status, 200);
     assert_eq!(
         server.stats().await,
-        json!({"batches": 0, "events": 0, "duplicates": 0, "refused": 0, "consent_changes": 0, "rejected_requests": {}})
+        json!({"batches": 0, "events": 0, "duplicates": 0, "refused": 0, "consent_changes": 0, "suppressed": 0, "rejected_requests": {}})
     );
     assert!(server.events().await.is_empty());
     // The same ids can be stored again.

@@ -56,7 +56,7 @@ async fn the_golden_fixture_is_stored_and_readable() {
     }
     assert_eq!(
         server.stats().await,
-        json!({"batches": 1, "events": 4, "duplicates": 0, "refused": 0, "consent_changes": 1, "rejected_requests": {}})
+        json!({"batches": 1, "events": 4, "duplicates": 0, "refused": 0, "consent_changes": 1, "suppressed": 0, "rejected_requests": {}})
     );
 }
 

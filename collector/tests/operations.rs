@@ -111,7 +111,7 @@ async fn stats_are_read_from_counters_kept_as_rows_are_stored_and_survive_a_rest
         .collect();
     server.post_batch(&batch_of(events)).await;
     let expected = json!({"batches": 2, "events": 34, "duplicates": 0, "refused": 0,
-        "consent_changes": 1, "rejected_requests": {}});
+        "consent_changes": 1, "suppressed": 0, "rejected_requests": {}});
     assert_eq!(server.stats().await, expected);
     let dir = server.stop().await;
     // The counters agree with the rows.

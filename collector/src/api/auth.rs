@@ -43,6 +43,8 @@ pub async fn authorize(
         principal: principal.clone(),
         action: guard.action,
     });
+    // Handlers that act for someone (an OpenDSR controller) read it off the request.
+    request.extensions_mut().insert(principal.clone());
     let mut response = next.run(request).await;
     response.extensions_mut().insert(principal);
     response

@@ -44,7 +44,14 @@ pub fn ingest_layer(policy: &OriginPolicy) -> CorsLayer {
 /// The grant for the read/admin API.
 pub fn admin_layer(policy: &OriginPolicy) -> CorsLayer {
     layer(policy)
-        .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
         .allow_headers([AUTHORIZATION, CONTENT_TYPE])
 }
 

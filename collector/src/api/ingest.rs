@@ -130,6 +130,7 @@ async fn ingest(
     let metrics = &app.metrics;
     metrics.events_accepted.inc_by(counts.stored);
     metrics.events_duplicate.inc_by(counts.duplicates);
+    metrics.events_suppressed.inc_by(counts.suppressed);
     for r in &refused {
         tracing::info!(event_id = %r.id, reason = r.reason, "event refused");
         metrics.events_refused.with_label_values(&[r.reason]).inc();
@@ -139,8 +140,10 @@ async fn ingest(
         duplicates: counts.duplicates,
         refused: refused.len() as u64,
     };
+    // Events of suppressed identities are answered as stored: the browser must not retry them,
+    // and the answer does not tell a page that its visitor is suppressed.
     let mut response = Json(Accepted {
-        stored: counts.stored,
+        stored: counts.stored + counts.suppressed,
         duplicates: counts.duplicates,
         refused,
     })
@@ -239,7 +242,7 @@ fn prepare(
         consent_state: json(&batch.consent_state)?,
         batch_id: batch.batch_id,
         environment,
-        received_at_ms: u64::try_from(crate::clock::now_ms()).unwrap_or(0),
+        received_at_ms: u64::try_from(app.rights.clock.now_ms()).unwrap_or(0),
         sent_at_ms: batch.sent_at,
         sdk_name: batch.sdk.name,
         sdk_version: batch.sdk.version,

@@ -10,13 +10,22 @@
 //! | `POST`/`DELETE /v1/admin/faults`, `POST /v1/admin/reset` | `admin`, `--fault-injection` only | tests |
 //! | `GET /metrics` | `viewer`, `editor`, `admin` | Prometheus metrics |
 //! | `GET /healthz`, `GET /readyz` | anyone | liveness (store thread and database), readiness |
+//! | `GET /v1/users/{id}` | `viewer`, `editor`, `admin` | everything held about one id |
+//! | `DELETE /v1/users/{id}`, `PATCH /v1/users/{id}/traits` | `editor`, `admin` | erasure, rectification |
+//! | `PUT`/`DELETE /v1/suppressions/{identity}` | `editor`, `admin` | the suppression list |
+//! | `POST /v1/retention/sweep` | `editor`, `admin` | a retention sweep now |
+//! | `POST /opendsr/v1/requests`, `GET`/`DELETE /opendsr/v1/requests/{id}` | `dsr`, `admin` | the OpenDSR processor API |
+//! | `GET /opendsr/v1/discovery`, `GET /opendsr/v1/certificate.pem` | anyone | OpenDSR discovery and the signing certificate |
+//! | `GET /v1/exports/{token}` | the token's holder | an export, 7 days |
+//! | `POST /v1/dsr`, `GET /v1/dsr/{id}?secret=` | browsers, API key / the secret's holder | a visitor's own request |
 //!
 //! Layers, outermost first: authorization marked sensitive → request id → request log
 //! (`TraceLayer`) → request id echoed → requests counted by route and status →
 //! `Connection: close` on early answers → client address → request deadline (`TimeoutLayer`,
 //! 408). Then, for ingestion: rejection counter → origin gate (403) → CORS grant (`CorsLayer`)
 //! → per-address rate limit → body idle timeout (`RequestBodyTimeoutLayer`) → handler (which
-//! checks the per-key limit once it knows the key). For token routes: address allowlist →
+//! checks the per-key limit once it knows the key). The visitor's intake (`/v1/dsr`) has the
+//! same stack without the rejection counter. For token routes: address allowlist →
 //! origin gate → CORS grant → route tag → audit → bearer auth and role → handler.
 
 mod admin;
@@ -25,13 +34,17 @@ mod auth;
 mod cors;
 mod early_close;
 mod error;
+mod exports;
 mod gate;
 mod health;
 mod ingest;
+mod intake;
 mod log;
+mod opendsr;
 mod read;
 mod rejections;
 pub mod routes;
+mod subjects;
 mod tokens;
 
 pub use error::ApiError;
@@ -50,7 +63,7 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::StatusCode;
 use axum::http::{HeaderName, Method};
 use axum::middleware::{from_fn, from_fn_with_state};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, patch, post, put};
 use axum::Router;
 use routes::{Access, RouteInfo, Routes};
 use std::sync::Arc;
@@ -97,6 +110,8 @@ pub struct App {
     pub metrics: Metrics,
     /// Becomes `true` when shutdown begins (readiness turns 503).
     pub stopping: tokio::sync::watch::Receiver<bool>,
+    /// Data subjects' rights: OpenDSR signing, workers' wake-ups, the clock, retention.
+    pub rights: Arc<crate::rights::Rights>,
 }
 
 /// The connection's peer, put on every request by the server (before any proxy header is
@@ -130,6 +145,31 @@ pub fn router(app: Arc<App>) -> (Router, Vec<RouteInfo>) {
         .route_layer(cors::ingest_layer(&app.ingest_origins))
         .route_layer(from_fn_with_state(Arc::clone(&app), cors::ingest_gate))
         .route_layer(from_fn_with_state(Arc::clone(&app), rejections::count));
+
+    // The visitor's own data-subject requests: the same origin gate, CORS grant and
+    // per-address limit as ingestion (the handler checks the key and its limit).
+    let (intake, intake_table) = Routes::new(Arc::clone(&app))
+        .add(
+            Method::POST,
+            "/v1/dsr",
+            Access::ApiKey,
+            "dsr.intake",
+            post(intake::create),
+        )
+        .add(
+            Method::GET,
+            "/v1/dsr/{id}",
+            Access::Public,
+            "dsr.intake_status",
+            get(intake::status),
+        )
+        .finish();
+    table.extend(intake_table);
+    let intake = intake
+        .route_layer(RequestBodyTimeoutLayer::new(app.body_idle_timeout))
+        .route_layer(from_fn_with_state(Arc::clone(&app), gate::ip_rate))
+        .route_layer(cors::ingest_layer(&app.ingest_origins))
+        .route_layer(from_fn_with_state(Arc::clone(&app), cors::ingest_gate));
 
     let read = Access::Token(Permission::ReadData);
     let tokens = Access::Token(Permission::ManageTokens);
@@ -182,6 +222,91 @@ pub fn router(app: Arc<App>) -> (Router, Vec<RouteInfo>) {
             tokens,
             "token.revoke",
             delete(tokens::revoke),
+        )
+        .add(
+            Method::GET,
+            "/v1/users/{id}",
+            Access::Token(Permission::ReadUsers),
+            "user.read",
+            get(subjects::read_user),
+        )
+        .add(
+            Method::DELETE,
+            "/v1/users/{id}",
+            Access::Token(Permission::EraseData),
+            "user.erase",
+            delete(subjects::erase_user),
+        )
+        .add(
+            Method::PATCH,
+            "/v1/users/{id}/traits",
+            Access::Token(Permission::RectifyData),
+            "user.rectify",
+            patch(subjects::rectify_traits),
+        )
+        .add(
+            Method::PUT,
+            "/v1/suppressions/{identity}",
+            Access::Token(Permission::ManageSuppressions),
+            "suppression.add",
+            put(subjects::suppress),
+        )
+        .add(
+            Method::DELETE,
+            "/v1/suppressions/{identity}",
+            Access::Token(Permission::ManageSuppressions),
+            "suppression.remove",
+            delete(subjects::unsuppress),
+        )
+        .add(
+            Method::POST,
+            "/v1/retention/sweep",
+            Access::Token(Permission::ManageRetention),
+            "retention.sweep",
+            post(subjects::sweep),
+        )
+        .add(
+            Method::POST,
+            "/opendsr/v1/requests",
+            Access::Token(Permission::OpenDsr),
+            "opendsr.create",
+            post(opendsr::create),
+        )
+        .add(
+            Method::GET,
+            "/opendsr/v1/requests/{id}",
+            Access::Token(Permission::OpenDsr),
+            "opendsr.status",
+            get(opendsr::status),
+        )
+        .add(
+            Method::DELETE,
+            "/opendsr/v1/requests/{id}",
+            Access::Token(Permission::OpenDsr),
+            "opendsr.cancel",
+            delete(opendsr::cancel),
+        )
+        // The prior OpenGDPR names, which the spec says processors must still honour (10.1).
+        .add(
+            Method::POST,
+            "/opendsr/v1/opengdpr_requests",
+            Access::Token(Permission::OpenDsr),
+            "opendsr.create",
+            post(opendsr::create_opengdpr),
+        )
+        .add(
+            Method::GET,
+            "/opendsr/v1/opengdpr_requests/{id}",
+            Access::Token(Permission::OpenDsr),
+            "opendsr.status",
+            get(opendsr::status),
+        )
+        .add(
+            Method::DELETE,
+            "/opendsr/v1/opengdpr_requests/{id}",
+            Access::Token(Permission::OpenDsr),
+            "opendsr.cancel",
+            delete(opendsr::cancel),
         );
     if app.faults.is_some() {
         let test = Access::Token(Permission::TestControls);
@@ -230,6 +355,27 @@ pub fn router(app: Arc<App>) -> (Router, Vec<RouteInfo>) {
             "ready",
             get(health::readyz),
         )
+        .add(
+            Method::GET,
+            "/opendsr/v1/discovery",
+            Access::Public,
+            "opendsr.discovery",
+            get(opendsr::discovery),
+        )
+        .add(
+            Method::GET,
+            "/opendsr/v1/certificate.pem",
+            Access::Public,
+            "opendsr.certificate",
+            get(opendsr::certificate),
+        )
+        .add(
+            Method::GET,
+            "/v1/exports/{token}",
+            Access::Public,
+            "export.download",
+            get(exports::download),
+        )
         .finish();
     table.extend(public_table);
 
@@ -254,6 +400,7 @@ pub fn router(app: Arc<App>) -> (Router, Vec<RouteInfo>) {
         ));
     let router = public
         .merge(ingest)
+        .merge(intake)
         .merge(admin)
         .fallback(not_found)
         .with_state(app)

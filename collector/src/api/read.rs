@@ -20,7 +20,7 @@ pub const DEFAULT_PAGE: u32 = 100;
 
 /// `since` (default 0) and `limit` (default [`DEFAULT_PAGE`], at most [`MAX_PAGE`]) from a
 /// query; other parameters are ignored.
-fn page(query: Option<&str>) -> Result<(i64, u32), ApiError> {
+pub(super) fn page(query: Option<&str>) -> Result<(i64, u32), ApiError> {
     let mut since = 0i64;
     let mut limit = DEFAULT_PAGE;
     for (name, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {

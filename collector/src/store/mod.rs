@@ -12,10 +12,15 @@
 
 mod access;
 mod direct;
+pub mod dsr;
+pub mod dsr_handle;
 mod queries;
+pub mod retention;
 mod rotation;
 mod schema;
 mod sealed;
+pub mod subject_handle;
+pub mod subjects;
 mod worker;
 
 pub use direct::Database;
@@ -157,6 +162,8 @@ pub struct IngestCounts {
     pub stored: u64,
     /// Events whose id was already stored (retries, beacons, reloads); ignored.
     pub duplicates: u64,
+    /// Events of suppressed identities: dropped before storage, answered as stored.
+    pub suppressed: u64,
 }
 
 /// One stored event, as the read API returns it.
@@ -224,6 +231,8 @@ pub struct Stats {
     pub refused: u64,
     /// Consent changes stored.
     pub consent_changes: u64,
+    /// Events of suppressed identities, dropped before storage.
+    pub suppressed: u64,
     /// Rejected ingestion requests by HTTP status.
     pub rejected_requests: BTreeMap<String, u64>,
 }

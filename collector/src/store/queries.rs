@@ -14,6 +14,7 @@ const CONSENT_CHANGES: &str = "consent_changes";
 const DUPLICATES: &str = "duplicates";
 const REFUSED: &str = "refused";
 const REJECTED_PREFIX: &str = "rejected:";
+const SUPPRESSED: &str = "suppressed";
 
 fn int(n: u64) -> Result<i64, StoreError> {
     i64::try_from(n).map_err(|_| StoreError::Sqlite(format!("{n} does not fit an integer column")))
@@ -26,6 +27,24 @@ fn count(n: i64) -> u64 {
 /// Inserts a sealed batch and its events; an event id already stored is ignored and counted
 /// as a duplicate. Runs inside the caller's transaction or savepoint.
 pub fn insert_batch(conn: &Connection, sealed: &SealedBatch) -> Result<IngestCounts, StoreError> {
+    insert(conn, sealed, true)
+}
+
+/// Inserts a batch as a collector before schema 6 did: no suppression list, no identity links
+/// (for the tests of older files).
+#[cfg(test)]
+pub fn insert_batch_before_v6(
+    conn: &Connection,
+    sealed: &SealedBatch,
+) -> Result<IngestCounts, StoreError> {
+    insert(conn, sealed, false)
+}
+
+fn insert(
+    conn: &Connection,
+    sealed: &SealedBatch,
+    subject_rights: bool,
+) -> Result<IngestCounts, StoreError> {
     let batch = &sealed.batch;
     let key_id = sealed.key_id.as_deref();
     conn.prepare_cached(
@@ -59,9 +78,36 @@ pub fn insert_batch(conn: &Connection, sealed: &SealedBatch) -> Result<IngestCou
             (event_id, anonymous_id, timestamp_ms, current, previous, key_id)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
+    let mut insert_link = subject_rights
+        .then(|| {
+            conn.prepare_cached(
+                "INSERT INTO identity_links
+            (anonymous_id_index, user_id_index, event_id, environment, anonymous_id, user_id,
+             key_id, first_seen_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT(anonymous_id_index, user_id_index) DO NOTHING",
+            )
+        })
+        .transpose()?;
+    // One look at an empty list spares every event its two lookups.
+    let any_suppressed = subject_rights
+        && conn
+            .prepare_cached("SELECT EXISTS(SELECT 1 FROM suppressions)")?
+            .query_row([], |row| row.get::<_, bool>(0))?;
     let mut counts = IngestCounts::default();
     let mut consent_changes = 0;
     for event in &sealed.events {
+        // Suppressed identities are dropped before anything of them is stored.
+        if any_suppressed
+            && super::subjects::is_suppressed(
+                conn,
+                event.anonymous_id_index.as_deref(),
+                event.user_id_index.as_deref(),
+            )?
+        {
+            counts.suppressed += 1;
+            continue;
+        }
         let inserted = insert_event.execute(rusqlite::params![
             &event.event_id,
             batch_seq,
@@ -82,6 +128,23 @@ pub fn insert_batch(conn: &Connection, sealed: &SealedBatch) -> Result<IngestCou
             continue;
         }
         counts.stored += 1;
+        if let (Some(insert_link), Some([anonymous_id, user_id]), Some(a), Some(u)) = (
+            insert_link.as_mut(),
+            &event.link,
+            &event.anonymous_id_index,
+            &event.user_id_index,
+        ) {
+            insert_link.execute(rusqlite::params![
+                a,
+                u,
+                &event.event_id,
+                &batch.environment,
+                anonymous_id,
+                user_id,
+                key_id,
+                int(batch.received_at_ms)?,
+            ])?;
+        }
         if let Some([anonymous_id, current, previous]) = &event.consent {
             consent_changes += 1;
             insert_consent.execute((
@@ -98,7 +161,7 @@ pub fn insert_batch(conn: &Connection, sealed: &SealedBatch) -> Result<IngestCou
     // rows instead of counting every row on the store thread.
     conn.prepare_cached(
         "INSERT INTO counters (name, value)
-         VALUES (?1, 1), (?2, ?3), (?4, ?5), (?6, ?7), (?8, ?9)
+         VALUES (?1, 1), (?2, ?3), (?4, ?5), (?6, ?7), (?8, ?9), (?10, ?11)
          ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
     )?
     .execute(rusqlite::params![
@@ -111,6 +174,8 @@ pub fn insert_batch(conn: &Connection, sealed: &SealedBatch) -> Result<IngestCou
         int(counts.duplicates)?,
         REFUSED,
         int(batch.refused)?,
+        SUPPRESSED,
+        int(counts.suppressed)?,
     ])?;
     Ok(counts)
 }
@@ -145,12 +210,13 @@ pub fn reset(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn raw(text: String) -> Result<Box<RawValue>, StoreError> {
+pub(super) fn raw(text: String) -> Result<Box<RawValue>, StoreError> {
     RawValue::from_string(text)
         .map_err(|e| StoreError::Sqlite(format!("stored JSON is corrupt: {e}")))
 }
 
-const EVENT_COLUMNS: &str = "e.seq, e.event_id, b.batch_id, b.received_at_ms, e.type, e.name,
+pub(super) const EVENT_COLUMNS: &str =
+    "e.seq, e.event_id, b.batch_id, b.received_at_ms, e.type, e.name,
     e.timestamp_ms, e.purposes, e.anonymous_id, e.user_id, e.properties, e.page, e.key_id,
     c.current, c.previous, c.key_id
     FROM events e
@@ -202,7 +268,10 @@ pub fn events_of_anonymous_id(
     Ok(EventsPage { events, next_since })
 }
 
-fn stored_event(row: &rusqlite::Row<'_>, codec: &Codec) -> Result<StoredEvent, StoreError> {
+pub(super) fn stored_event(
+    row: &rusqlite::Row<'_>,
+    codec: &Codec,
+) -> Result<StoredEvent, StoreError> {
     let id: String = row.get(1)?;
     let key: Option<String> = row.get(12)?;
     let key = key.as_deref();
@@ -259,6 +328,7 @@ pub fn stats(conn: &Connection) -> Result<Stats, StoreError> {
             CONSENT_CHANGES => stats.consent_changes = value,
             DUPLICATES => stats.duplicates = value,
             REFUSED => stats.refused = value,
+            SUPPRESSED => stats.suppressed = value,
             other => {
                 if let Some(status) = other.strip_prefix(REJECTED_PREFIX) {
                     stats.rejected_requests.insert(status.to_owned(), value);

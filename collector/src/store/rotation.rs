@@ -19,7 +19,7 @@ struct SealedTable {
     indexes: &'static [(&'static str, &'static str)],
 }
 
-const TABLES: [SealedTable; 3] = [
+const TABLES: [SealedTable; 7] = [
     SealedTable {
         name: "events",
         cursor: "seq",
@@ -42,6 +42,37 @@ const TABLES: [SealedTable; 3] = [
         cursor: "rowid",
         row: "event_id",
         sealed: &["anonymous_id", "current", "previous"],
+        indexes: &[],
+    },
+    SealedTable {
+        name: "identity_links",
+        cursor: "rowid",
+        row: "event_id",
+        sealed: &["anonymous_id", "user_id"],
+        indexes: &[
+            ("anonymous_id_index", "anonymous_id"),
+            ("user_id_index", "user_id"),
+        ],
+    },
+    SealedTable {
+        name: "suppressions",
+        cursor: "rowid",
+        row: "id",
+        sealed: &["identity"],
+        indexes: &[("identity_index", "identity")],
+    },
+    SealedTable {
+        name: "dsr_requests",
+        cursor: "seq",
+        row: "id",
+        sealed: &["identities", "results_token"],
+        indexes: &[],
+    },
+    SealedTable {
+        name: "dsr_callbacks",
+        cursor: "seq",
+        row: "request_id",
+        sealed: &["body"],
         indexes: &[],
     },
 ];

@@ -171,6 +171,98 @@ const MIGRATIONS: &[Migration] = &[
             WHERE user_id_index IS NOT NULL;",
         rebuilds_tables: true,
     },
+    // 6: data subjects' rights (issue 9): identity links seen on identify events, the
+    // suppression list, erasure tombstones, DSR requests with their identities (by index),
+    // status callbacks (an outbox, with every attempt), exports, and batches by time of receipt
+    // for the retention sweeper. Sealed columns are named in
+    // `rotation::TABLES`, so `key rotate` re-seals them too.
+    plain(
+        "CREATE TABLE identity_links (
+        anonymous_id_index BLOB    NOT NULL,
+        user_id_index      BLOB    NOT NULL,
+        event_id           TEXT    NOT NULL,
+        environment        TEXT    NOT NULL,
+        anonymous_id       BLOB    NOT NULL,
+        user_id            BLOB    NOT NULL,
+        key_id             TEXT,
+        first_seen_ms      INTEGER NOT NULL,
+        UNIQUE (anonymous_id_index, user_id_index)
+    );
+    CREATE INDEX identity_links_by_user ON identity_links(user_id_index);
+    CREATE TABLE suppressions (
+        identity_index BLOB    NOT NULL UNIQUE,
+        id             TEXT    NOT NULL UNIQUE,
+        identity       BLOB    NOT NULL,
+        key_id         TEXT,
+        created_at_ms  INTEGER NOT NULL
+    );
+    CREATE TABLE erasures (
+        seq            INTEGER PRIMARY KEY,
+        request_id     TEXT    NOT NULL,
+        identity_hash  TEXT    NOT NULL,
+        at_ms          INTEGER NOT NULL,
+        events_deleted INTEGER NOT NULL
+    );
+    CREATE INDEX erasures_by_identity ON erasures(identity_hash);
+    CREATE TABLE dsr_requests (
+        seq               INTEGER PRIMARY KEY AUTOINCREMENT,
+        id                TEXT    NOT NULL UNIQUE,
+        kind              TEXT    NOT NULL,
+        origin            TEXT    NOT NULL,
+        regulation        TEXT    NOT NULL,
+        status            TEXT    NOT NULL,
+        controller_id     TEXT    NOT NULL,
+        submitted_time    TEXT    NOT NULL,
+        received_at_ms    INTEGER NOT NULL,
+        expected_at_ms    INTEGER NOT NULL,
+        updated_at_ms     INTEGER NOT NULL,
+        request_hash      TEXT    NOT NULL,
+        identities        BLOB    NOT NULL,
+        callback_urls     TEXT    NOT NULL,
+        results_count     INTEGER,
+        results_token     BLOB,
+        status_secret_hash TEXT,
+        claims            INTEGER NOT NULL DEFAULT 0,
+        key_id            TEXT
+    );
+    CREATE INDEX dsr_requests_by_status ON dsr_requests(status, seq);
+    CREATE TABLE dsr_identities (
+        request_id     TEXT NOT NULL REFERENCES dsr_requests(id),
+        identity_index BLOB NOT NULL,
+        PRIMARY KEY (identity_index, request_id)
+    );
+    CREATE TABLE dsr_callbacks (
+        seq            INTEGER PRIMARY KEY,
+        request_id     TEXT    NOT NULL REFERENCES dsr_requests(id),
+        url            TEXT    NOT NULL,
+        request_status TEXT    NOT NULL,
+        body           BLOB    NOT NULL,
+        state          TEXT    NOT NULL,
+        attempts       INTEGER NOT NULL DEFAULT 0,
+        next_at_ms     INTEGER NOT NULL,
+        key_id         TEXT
+    );
+    CREATE INDEX dsr_callbacks_due ON dsr_callbacks(state, next_at_ms);
+    CREATE INDEX dsr_callbacks_by_request ON dsr_callbacks(request_id);
+    CREATE TABLE dsr_callback_attempts (
+        seq          INTEGER PRIMARY KEY,
+        callback_seq INTEGER NOT NULL REFERENCES dsr_callbacks(seq),
+        at_ms        INTEGER NOT NULL,
+        outcome      TEXT    NOT NULL
+    );
+    CREATE INDEX dsr_callback_attempts_by_callback ON dsr_callback_attempts(callback_seq);
+    CREATE TABLE exports (
+        token_hash    TEXT    PRIMARY KEY,
+        request_id    TEXT    NOT NULL REFERENCES dsr_requests(id),
+        file          TEXT    NOT NULL,
+        created_at_ms INTEGER NOT NULL,
+        expires_at_ms INTEGER NOT NULL,
+        results_count INTEGER NOT NULL
+    );
+    CREATE INDEX exports_by_expiry ON exports(expires_at_ms);
+    CREATE INDEX exports_by_request ON exports(request_id);
+    CREATE INDEX batches_by_received_at ON batches(received_at_ms);",
+    ),
 ];
 
 /// The schema version this build writes.
@@ -336,7 +428,7 @@ mod tests {
                 let sealed = codec
                     .seal_batch(batch(id, Some(anonymous_id), consent))
                     .unwrap();
-                queries::insert_batch(&conn, &sealed).unwrap();
+                queries::insert_batch_before_v6(&conn, &sealed).unwrap();
             }
             // The highest sequence number ever used is kept even when its row is gone.
             conn.execute("DELETE FROM events WHERE seq = 2", [])

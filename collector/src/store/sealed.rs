@@ -140,6 +140,9 @@ pub struct SealedEvent {
     /// Sealed anonymous id (or NULL), current and previous states, for the consent changes
     /// table.
     pub consent: Option<[Value; 3]>,
+    /// Sealed anonymous id and user id for the identity links table, on identify events that
+    /// carry both.
+    pub link: Option<[Value; 2]>,
 }
 
 /// A batch with its personal data sealed, ready for the store thread.
@@ -242,7 +245,15 @@ impl BatchSealer<'_> {
             ]),
             None => None,
         };
+        let link = match (event.kind, anonymous_id, event.user_id.as_deref()) {
+            ("identify", Some(a), Some(u)) => Some([
+                self.seal("identity_links.anonymous_id", id, a)?,
+                self.seal("identity_links.user_id", id, u)?,
+            ]),
+            _ => None,
+        };
         Ok(SealedEvent {
+            link,
             anonymous_id: self.seal_opt("events.anonymous_id", id, anonymous_id)?,
             user_id: self.seal_opt("events.user_id", id, event.user_id.as_deref())?,
             properties: self.seal("events.properties", id, &event.properties)?,

@@ -68,6 +68,20 @@ impl Served {
         }
     }
 
+    /// Kills it with SIGKILL (a crash: nothing is flushed or closed) and returns what it wrote.
+    pub fn kill(mut self) -> String {
+        self.child.kill().unwrap();
+        let _ = self.child.wait().unwrap();
+        let mut out = String::new();
+        self.child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
+        format!("{out}{}", self.stderr_seen)
+    }
+
     /// Stops it with SIGTERM and returns its exit status and everything it wrote (stdout then
     /// stderr).
     pub fn stop(mut self) -> (std::process::ExitStatus, String) {

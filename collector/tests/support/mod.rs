@@ -4,6 +4,7 @@
 
 pub mod binary;
 pub mod client;
+pub mod dsr;
 
 use client::{Connection, Reply, TlsClient};
 use consentry_collector::config::{Settings, Transport};
