@@ -283,3 +283,37 @@ async fn rectified_traits_replace_the_stored_ones_and_the_change_is_audited() {
         "{entry}"
     );
 }
+
+#[tokio::test]
+async fn a_subject_change_and_its_audit_entry_commit_together_or_not_at_all() {
+    let server = TestServer::start().await;
+    assert_eq!(server.post_batch(&fixture()).await.status, 200);
+    let before = server.events().await.len();
+    let db = rusqlite::Connection::open(server.dir.path().join("collector.sqlite3")).unwrap();
+    db.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+    db.execute_batch(
+        "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log
+         BEGIN SELECT RAISE(ABORT, 'audit refused'); END;",
+    )
+    .unwrap();
+    for (method, path, body) in [
+        (Method::DELETE, format!("/v1/users/{USER}"), ""),
+        (
+            Method::PATCH,
+            format!("/v1/users/{USER}/traits"),
+            r#"{"traits": {"name": "Ada"}}"#,
+        ),
+        (Method::PUT, format!("/v1/suppressions/{USER}"), ""),
+    ] {
+        let reply = server.admin(method.clone(), &path, body).await;
+        assert_eq!(reply.status, 503, "{method} {path}: {reply:?}");
+    }
+    db.execute_batch("DROP TRIGGER refuse_audit").unwrap();
+    assert_eq!(server.events().await.len(), before, "nothing was erased");
+    let view = server
+        .admin(Method::GET, &format!("/v1/users/{USER}"), "")
+        .await
+        .json();
+    assert_eq!(view["suppressed_since_ms"], Value::Null, "nor suppressed");
+    assert!(!view.to_string().contains("Ada"), "nor rectified: {view}");
+}

@@ -4,16 +4,17 @@
 //! suppression list (`PUT`/`DELETE /v1/suppressions/{identity}`).
 //!
 //! The audit log and the request log name the subject by the id's keyed index, never the id
-//! in clear (the request log redacts these paths).
+//! in clear (the request log records the route pattern, never the path). Every change writes
+//! its audit entry in its own transaction: the change and its record commit together.
 
-use super::audit::AuditTarget;
+use super::audit::{AuditTarget, Audited, Auditor};
 use super::read::page;
 use super::{ApiError, App};
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
@@ -35,6 +36,12 @@ fn check_id(id: &str, field: &str) -> Result<(), ApiError> {
 fn with_target(response: impl IntoResponse, target: String) -> Response {
     let mut response = response.into_response();
     response.extensions_mut().insert(AuditTarget(target));
+    response
+}
+
+fn audited(response: impl IntoResponse) -> Response {
+    let mut response = response.into_response();
+    response.extensions_mut().insert(Audited);
     response
 }
 
@@ -64,6 +71,7 @@ pub async fn read_user(
 /// request id.
 pub async fn erase_user(
     State(app): State<Arc<App>>,
+    Extension(auditor): Extension<Auditor>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     check_id(&id, "id")?;
@@ -71,20 +79,22 @@ pub async fn erase_user(
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, None, e.to_string()))?;
     let index = app.store.index_of(&id);
     let now = app.rights.clock.now_ms();
+    let tombstone = request_id.clone();
     let erased = app
         .store
-        .erase(request_id.clone(), vec![id], now)
+        .erase(request_id.clone(), vec![id], now, move |erased| {
+            let target = format!(
+                "/v1/users/index:{index} erasure {tombstone} events={}",
+                erased.events
+            );
+            auditor.entry(target, 200)
+        })
         .await
         .map_err(|e| ApiError::storage(&e))?;
     app.metrics.events_erased.inc_by(erased.events);
-    let target = format!(
-        "/v1/users/index:{index} erasure {request_id} events={}",
-        erased.events
-    );
-    Ok(with_target(
-        Json(json!({"request_id": request_id, "erased": erased})),
-        target,
-    ))
+    Ok(audited(Json(
+        json!({"request_id": request_id, "erased": erased}),
+    )))
 }
 
 #[derive(Deserialize)]
@@ -97,6 +107,7 @@ struct TraitsPatch {
 /// (or, with `null`, removes) traits on every identify event of the user.
 pub async fn rectify_traits(
     State(app): State<Arc<App>>,
+    Extension(auditor): Extension<Auditor>,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -129,13 +140,12 @@ pub async fn rectify_traits(
     );
     let updated = app
         .store
-        .rectify_traits(id, patch.traits)
+        .rectify_traits(id, patch.traits, move |updated| {
+            auditor.entry(format!("{target} updated={updated}"), 200)
+        })
         .await
         .map_err(|e| ApiError::storage(&e))?;
-    Ok(with_target(
-        Json(json!({"updated_events": updated})),
-        format!("{target} updated={updated}"),
-    ))
+    Ok(audited(Json(json!({"updated_events": updated}))))
 }
 
 /// `PUT /v1/suppressions/{identity}`: from now on, events of this anonymous id or user id (and
@@ -143,44 +153,49 @@ pub async fn rectify_traits(
 /// as stored. 201 when added, 200 when it was already on the list.
 pub async fn suppress(
     State(app): State<Arc<App>>,
+    Extension(auditor): Extension<Auditor>,
     Path(identity): Path<String>,
 ) -> Result<Response, ApiError> {
     check_id(&identity, "identity")?;
     let target = format!("/v1/suppressions/index:{}", app.store.index_of(&identity));
     let now = app.rights.clock.now_ms();
+    let status = |added| {
+        if added {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        }
+    };
     let added = app
         .store
-        .suppress(identity, now)
+        .suppress(identity, now, move |added| {
+            auditor.entry(target, status(added).as_u16())
+        })
         .await
         .map_err(|e| ApiError::storage(&e))?;
-    let status = if added {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok(with_target(
-        (status, Json(json!({"suppressed": true, "added": added}))),
-        target,
-    ))
+    Ok(audited((
+        status(added),
+        Json(json!({"suppressed": true, "added": added})),
+    )))
 }
 
 /// `DELETE /v1/suppressions/{identity}`: takes it off the list (200 either way; `removed`
 /// says whether it was on it).
 pub async fn unsuppress(
     State(app): State<Arc<App>>,
+    Extension(auditor): Extension<Auditor>,
     Path(identity): Path<String>,
 ) -> Result<Response, ApiError> {
     check_id(&identity, "identity")?;
     let target = format!("/v1/suppressions/index:{}", app.store.index_of(&identity));
     let removed = app
         .store
-        .unsuppress(identity)
+        .unsuppress(identity, auditor.entry(target, 200))
         .await
         .map_err(|e| ApiError::storage(&e))?;
-    Ok(with_target(
-        Json(json!({"suppressed": false, "removed": removed})),
-        target,
-    ))
+    Ok(audited(Json(
+        json!({"suppressed": false, "removed": removed}),
+    )))
 }
 
 /// `POST /v1/retention/sweep`: runs a retention sweep now; answers what it deleted.

@@ -2,7 +2,8 @@
 //! group's transaction and answers after COMMIT.
 
 use super::subjects::{self, ConsentRecord, Erased, IdentityLink, Tombstone};
-use super::{dsr, Store, StoreError, StoredEvent};
+use super::{access, dsr, Store, StoreError, StoredEvent};
+use crate::audit::NewAuditEntry;
 use serde::Serialize;
 
 /// Everything held about one user or anonymous id.
@@ -61,20 +62,35 @@ impl Store {
         request_id: String,
         ids: Vec<String>,
         now_ms: i64,
+        audit: impl FnOnce(&Erased) -> NewAuditEntry + Send + 'static,
     ) -> Result<Erased, StoreError> {
         let codec = self.codec.clone();
         let erased = self
-            .write(move |conn| subjects::erase(conn, &codec, &request_id, &ids, true, now_ms))
+            .write(move |conn| {
+                let erased = subjects::erase(conn, &codec, &request_id, &ids, true, now_ms)?;
+                access::append_audit(conn, audit(&erased))?;
+                Ok(erased)
+            })
             .await?;
         remove_files(&erased.files);
         Ok(erased)
     }
 
-    /// Puts `identity` on the suppression list; `false` if it was already on it.
-    pub async fn suppress(&self, identity: String, now_ms: i64) -> Result<bool, StoreError> {
+    /// Puts `identity` on the suppression list; `false` if it was already on it. The entry
+    /// `audit` makes of the answer is appended in the same transaction.
+    pub async fn suppress(
+        &self,
+        identity: String,
+        now_ms: i64,
+        audit: impl FnOnce(bool) -> NewAuditEntry + Send + 'static,
+    ) -> Result<bool, StoreError> {
         let codec = self.codec.clone();
-        self.write(move |conn| subjects::suppress(conn, &codec, &identity, now_ms))
-            .await
+        self.write(move |conn| {
+            let added = subjects::suppress(conn, &codec, &identity, now_ms)?;
+            access::append_audit(conn, audit(added))?;
+            Ok(added)
+        })
+        .await
     }
 
     /// Whether an identify event linked `anonymous_id` to `user_id`.
@@ -95,10 +111,18 @@ impl Store {
     }
 
     /// Takes `identity` off the suppression list; `false` if it was not on it.
-    pub async fn unsuppress(&self, identity: String) -> Result<bool, StoreError> {
+    pub async fn unsuppress(
+        &self,
+        identity: String,
+        audit: NewAuditEntry,
+    ) -> Result<bool, StoreError> {
         let codec = self.codec.clone();
-        self.write(move |conn| subjects::unsuppress(conn, &codec, &identity))
-            .await
+        self.write(move |conn| {
+            let removed = subjects::unsuppress(conn, &codec, &identity)?;
+            access::append_audit(conn, audit)?;
+            Ok(removed)
+        })
+        .await
     }
 
     /// Applies `patch` to user `user_id`'s traits; the number of identify events changed.
@@ -106,10 +130,15 @@ impl Store {
         &self,
         user_id: String,
         patch: serde_json::Map<String, serde_json::Value>,
+        audit: impl FnOnce(u64) -> NewAuditEntry + Send + 'static,
     ) -> Result<u64, StoreError> {
         let codec = self.codec.clone();
-        self.write(move |conn| subjects::rectify_traits(conn, &codec, &user_id, &patch))
-            .await
+        self.write(move |conn| {
+            let updated = subjects::rectify_traits(conn, &codec, &user_id, &patch)?;
+            access::append_audit(conn, audit(updated))?;
+            Ok(updated)
+        })
+        .await
     }
 }
 
