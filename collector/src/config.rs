@@ -181,6 +181,15 @@ pub struct Cli {
     #[arg(long, env = "CONSENTRY_KEY_BURST", default_value_t = 1000)]
     pub key_burst: u32,
 
+    /// Failed bearer authentications (401) a minute per client address, sustained, before
+    /// the address gets 429 on the admin and DSR APIs (0: no limit).
+    #[arg(long, env = "CONSENTRY_AUTH_FAILURES_PER_MINUTE", default_value_t = 10)]
+    pub auth_failures_per_minute: u32,
+
+    /// Failed bearer authentications per client address at once.
+    #[arg(long, env = "CONSENTRY_AUTH_FAILURE_BURST", default_value_t = 20)]
+    pub auth_failure_burst: u32,
+
     /// Connections open at once (also bounded by the descriptor limit, raised at start).
     #[arg(long, env = "CONSENTRY_MAX_CONNECTIONS", default_value_t = ConnectionLimits::default().max_connections)]
     pub max_connections: usize,
@@ -414,6 +423,8 @@ pub struct Settings {
     pub ip_rate: Rate,
     /// Ingestion per API key.
     pub key_rate: Rate,
+    /// Failed bearer authentications per client address.
+    pub auth_failure_rate: Rate,
     /// Data subjects' rights: OpenDSR, callbacks, retention.
     pub rights: RightsSettings,
     /// The clock of data-subject work and of `received_at` (a virtual one in tests).
@@ -499,6 +510,10 @@ impl Settings {
                 per_minute: 60_000,
                 burst: 1000,
             },
+            auth_failure_rate: Rate {
+                per_minute: 10,
+                burst: 20,
+            },
             rights: RightsSettings::default(),
             clock: Clock::system(),
         }
@@ -572,6 +587,10 @@ impl Settings {
             key_rate: Rate {
                 per_minute: cli.key_rate_per_minute,
                 burst: cli.key_burst,
+            },
+            auth_failure_rate: Rate {
+                per_minute: cli.auth_failures_per_minute,
+                burst: cli.auth_failure_burst,
             },
             limits: ConnectionLimits {
                 max_connections: cli.max_connections,

@@ -38,6 +38,7 @@
 
 pub mod api;
 pub mod audit;
+pub mod auth_throttle;
 pub mod body;
 pub mod body_budget;
 pub mod clock;

@@ -166,6 +166,7 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         metrics.store_commit_seconds.clone(),
     )
     .map_err(StartError::Store)?;
+    restrict_database_files(&dir).map_err(|e| StartError::DataDir(dir.clone(), e))?;
     store
         .audit(system_entry("collector.start"))
         .await
@@ -224,6 +225,7 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         admin_allow: settings.admin_allow,
         ip_limiter: Limiter::new(settings.ip_rate),
         key_limiter: Limiter::new(settings.key_rate),
+        auth_throttle: crate::auth_throttle::AuthThrottle::new(settings.auth_failure_rate),
         metrics: metrics.clone(),
         stopping: stopping_rx.clone(),
         rights,
@@ -275,6 +277,16 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
 /// Creates the data directory, readable only by its owner when we create it.
 fn create_data_dir(dir: &Path) -> io::Result<()> {
     if dir.is_dir() {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            if std::fs::metadata(dir)?.permissions().mode() & 0o077 != 0 {
+                tracing::warn!(
+                    path = %dir.display(),
+                    "the data directory is open to other users: chmod 700 it"
+                );
+            }
+        }
         return Ok(());
     }
     std::fs::create_dir_all(dir)?;
@@ -357,7 +369,29 @@ async fn forget_idle_buckets(app: Arc<App>) {
         }
         app.ip_limiter.forget_idle();
         app.key_limiter.forget_idle();
+        app.auth_throttle.forget_idle();
     }
+}
+
+/// Makes the database and its WAL and shared-memory files readable by their owner only (SQLite
+/// creates them under the process's umask; the WAL and shm files it makes later copy the
+/// database file's mode).
+fn restrict_database_files(dir: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for suffix in ["", "-wal", "-shm"] {
+            let path = dir.join(format!("{DATABASE_FILE}{suffix}"));
+            match std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
 }
 
 /// An audit entry for what the collector does by itself.

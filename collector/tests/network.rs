@@ -189,3 +189,68 @@ async fn a_garbled_forwarded_for_never_borrows_a_trusted_proxys_address() {
         "a trusted proxy that names no client is not the client"
     );
 }
+
+#[tokio::test]
+async fn an_address_that_keeps_failing_to_authenticate_gets_429_and_others_are_served() {
+    let server = TestServer::start_with(|s| {
+        s.auth_failure_rate = Rate {
+            per_minute: 1,
+            burst: 5,
+        };
+        s.trusted_proxies = networks(&["127.0.0.1"]);
+    })
+    .await;
+    let guess = |from: &'static str, token: &'static str| {
+        let server = &server;
+        async move {
+            let bearer = format!("Bearer {token}");
+            server
+                .send(
+                    Method::GET,
+                    "/v1/stats",
+                    &[("authorization", &bearer), ("x-forwarded-for", from)],
+                    "",
+                )
+                .await
+        }
+    };
+    for _ in 0..5 {
+        assert_eq!(guess("203.0.113.7", "cst_guess").await.status, 401);
+    }
+    let throttled = guess("203.0.113.7", "cst_guess").await;
+    assert_eq!(throttled.status, 429);
+    assert!(
+        throttled
+            .header("retry-after")
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            >= 1
+    );
+    assert_eq!(
+        guess("203.0.113.7", ADMIN_TOKEN).await.status,
+        429,
+        "while blocked, even the right token waits: no lookups for this address"
+    );
+    assert_eq!(
+        guess("203.0.113.8", ADMIN_TOKEN).await.status,
+        200,
+        "another address is served"
+    );
+    let reply = server
+        .send(
+            Method::GET,
+            "/metrics",
+            &[
+                ("authorization", &format!("Bearer {ADMIN_TOKEN}")),
+                ("x-forwarded-for", "203.0.113.8"),
+            ],
+            "",
+        )
+        .await;
+    let text = String::from_utf8_lossy(&reply.body);
+    assert!(
+        text.contains("consentry_rate_limited_total{limit=\"auth\"} 2"),
+        "{text}"
+    );
+}

@@ -156,3 +156,30 @@ async fn a_flood_of_rejected_requests_costs_at_most_a_commit_a_second() {
         "a read folds in every count"
     );
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_database_files_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = TestServer::start().await;
+    assert_eq!(server.post_batch(&fixture()).await.status, 200);
+    for name in [
+        "collector.sqlite3",
+        "collector.sqlite3-wal",
+        "collector.sqlite3-shm",
+    ] {
+        let mode = std::fs::metadata(server.dir.path().join(name))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{name}: {mode:o}");
+    }
+    let dir = std::fs::metadata(server.dir.path())
+        .unwrap()
+        .permissions()
+        .mode();
+    eprintln!(
+        "data directory mode {:o} (made by the test's tempdir)",
+        dir & 0o777
+    );
+}

@@ -3,11 +3,13 @@
 //! `Authorization: Bearer <token>`: the configured `--admin-token` (compared in constant time)
 //! is an `admin` unless it was revoked (`token revoke admin-token`); any other token is looked up by its SHA-256 among the live tokens in the
 //! store, on every request, so a revoked token fails at once. No token or an unknown one is 401;
-//! a role without the route's permission is 403. The principal travels on the request (as an
+//! a role without the route's permission is 403. An address that keeps failing is answered 429
+//! before any lookup ([`crate::auth_throttle`]). The principal travels on the request (as an
 //! [`Auditor`], for handlers that audit their own changes) and on the response, for the audit
 //! layer. Tokens are never logged.
 
 use super::audit::Auditor;
+use super::gate::ClientIp;
 use super::routes::Guard;
 use super::{ApiError, App};
 use crate::tokens::{self, Principal};
@@ -24,9 +26,19 @@ pub async fn authorize(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let principal = match identify(&guard.app, request.headers()).await {
+    let app = &guard.app;
+    let client = request.extensions().get::<ClientIp>().map(|c| c.0);
+    if let Some(wait) = client.and_then(|ip| app.auth_throttle.blocked(ip)) {
+        return throttled(app, wait);
+    }
+    let principal = match identify(app, request.headers()).await {
         Ok(Some(principal)) => principal,
-        Ok(None) => return ApiError::admin_unauthorized().into_response(),
+        Ok(None) => {
+            return match client.and_then(|ip| app.auth_throttle.failed(ip)) {
+                Some(wait) => throttled(app, wait),
+                None => ApiError::admin_unauthorized().into_response(),
+            }
+        }
         Err(error) => return error.into_response(),
     };
     if !principal.role.allows(guard.permission) {
@@ -48,6 +60,12 @@ pub async fn authorize(
     let mut response = next.run(request).await;
     response.extensions_mut().insert(principal);
     response
+}
+
+/// 429 for an address over its failed-authentication allowance ([`crate::auth_throttle`]).
+fn throttled(app: &App, wait: std::time::Duration) -> Response {
+    app.metrics.rate_limited.with_label_values(&["auth"]).inc();
+    ApiError::rate_limited("address", wait).into_response()
 }
 
 /// The principal of the request's bearer token, if it has a valid one.

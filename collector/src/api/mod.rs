@@ -106,6 +106,8 @@ pub struct App {
     pub ip_limiter: Limiter<std::net::IpAddr>,
     /// Ingestion requests per API key.
     pub key_limiter: Limiter<String>,
+    /// Failed bearer authentications per client address.
+    pub auth_throttle: crate::auth_throttle::AuthThrottle,
     /// What `/metrics` shows.
     pub metrics: Metrics,
     /// Becomes `true` when shutdown begins (readiness turns 503).
