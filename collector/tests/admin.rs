@@ -214,3 +214,36 @@ async fn acknowledged_batches_survive_a_restart() {
     assert_eq!(again.post_batch(&fixture()).await.json()["duplicates"], 4);
     again.stop().await;
 }
+
+#[tokio::test]
+async fn a_page_of_events_stops_at_its_content_budget_and_the_cursor_goes_on() {
+    let server = TestServer::start().await;
+    let big = "x".repeat(60 * 1024);
+    let mut n = 0u64;
+    for _ in 0..6 {
+        let events = (0..15)
+            .map(|_| {
+                n += 1;
+                let mut event = track(&uuid(n), &["analytics"]);
+                event["properties"] = json!({ "blob": big });
+                event
+            })
+            .collect();
+        let reply = server.post_batch(&batch_of(events)).await;
+        assert_eq!(reply.status, 200, "{reply:?}");
+    }
+    let first = server
+        .admin(Method::GET, "/v1/events?since=0&limit=1000", "")
+        .await
+        .json();
+    let shown = first["events"].as_array().unwrap().len();
+    assert!(
+        (60..90).contains(&shown),
+        "4 MiB of 60 KiB events is about 69 of the 90: {shown}"
+    );
+    assert_eq!(
+        server.events().await.len(),
+        90,
+        "the cursor reaches every event"
+    );
+}

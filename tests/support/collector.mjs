@@ -97,8 +97,9 @@ export function collectorClient(url, adminToken, ca) {
       const all = [];
       for (let since = 0; ; ) {
         const page = await admin('GET', `/v1/events?since=${since}&limit=1000`);
+        // A page may stop short of the limit at its content budget: the end is an empty page.
+        if (page.events.length === 0) return all;
         all.push(...page.events);
-        if (page.events.length < 1000) return all;
         since = page.next_since;
       }
     },

@@ -233,10 +233,7 @@ pub fn events(
     let sql = format!("SELECT {EVENT_COLUMNS} WHERE e.seq > ?1 ORDER BY e.seq LIMIT ?2");
     let mut statement = conn.prepare_cached(&sql)?;
     let mut rows = statement.query((since, limit))?;
-    let mut events = Vec::new();
-    while let Some(row) = rows.next()? {
-        events.push(stored_event(row, codec)?);
-    }
+    let events = page_of(&mut rows, codec)?;
     let next_since = events.last().map_or(since, |e| e.seq);
     Ok(EventsPage { events, next_since })
 }
@@ -260,12 +257,38 @@ pub fn events_of_anonymous_id(
     params.push(Value::Integer(since));
     params.push(Value::Integer(i64::from(limit)));
     let mut rows = statement.query(rusqlite::params_from_iter(params))?;
-    let mut events = Vec::new();
-    while let Some(row) = rows.next()? {
-        events.push(stored_event(row, codec)?);
-    }
+    let events = page_of(&mut rows, codec)?;
     let next_since = events.last().map_or(since, |e| e.seq);
     Ok(EventsPage { events, next_since })
+}
+
+/// The most bytes of event content (properties, page and consent texts) one page holds; a page
+/// stops at the event that passes it (so it always holds at least one), and `next_since`
+/// continues from there. A page is decrypted on the store thread that also commits ingestion:
+/// this bounds the time and memory one read takes, whatever `limit` says.
+pub const MAX_PAGE_CONTENT_BYTES: usize = 4 * 1024 * 1024;
+
+/// Reads events off `rows` until they end or hold [`MAX_PAGE_CONTENT_BYTES`].
+pub(super) fn page_of(
+    rows: &mut rusqlite::Rows<'_>,
+    codec: &Codec,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let mut events = Vec::new();
+    let mut bytes = 0usize;
+    while let Some(row) = rows.next()? {
+        let event = stored_event(row, codec)?;
+        bytes += event.properties.get().len()
+            + event.page.as_ref().map_or(0, |p| p.get().len())
+            + event
+                .consent
+                .as_ref()
+                .map_or(0, |c| c.current.get().len() + c.previous.get().len());
+        events.push(event);
+        if bytes >= MAX_PAGE_CONTENT_BYTES {
+            break;
+        }
+    }
+    Ok(events)
 }
 
 pub(super) fn stored_event(

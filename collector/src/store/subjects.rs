@@ -6,7 +6,7 @@
 //! during a rotation), and every query is an index search, never a scan of `events` (test
 //! `the_user_view_searches_indexes_and_never_scans_events`).
 
-use super::queries::{raw, stored_event, EVENT_COLUMNS};
+use super::queries::{raw, EVENT_COLUMNS};
 use super::sealed::{aad, Codec};
 use super::{StoreError, StoredEvent};
 use rusqlite::types::Value;
@@ -167,11 +167,7 @@ pub fn subject_events(
     let (sql, params) = events_query(subject, since, limit);
     let mut statement = conn.prepare(&sql)?;
     let mut rows = statement.query(rusqlite::params_from_iter(params))?;
-    let mut events = Vec::new();
-    while let Some(row) = rows.next()? {
-        events.push(stored_event(row, codec)?);
-    }
-    Ok(events)
+    super::queries::page_of(&mut rows, codec)
 }
 
 /// One consent change of a subject.
