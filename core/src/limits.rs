@@ -33,7 +33,7 @@ pub const KEEPALIVE_BUDGET_BYTES: usize = 64 * 1024;
 pub const MAX_BATCH_BYTES: usize = 256 * 1024;
 
 /// The most events in one batch.
-pub const MAX_BATCH_EVENTS: usize = 100;
+pub const MAX_BATCH_EVENTS: usize = 500;
 
 /// The largest queue snapshot written to storage; the rest of the queue stays in memory. The
 /// encrypted store (IndexedDB) holds far more than this; the limit bounds the cost of one write.
