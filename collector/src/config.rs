@@ -415,6 +415,9 @@ pub struct Settings {
     pub limits: ConnectionLimits,
     /// Where the data key comes from.
     pub encryption: Encryption,
+    /// The most values the data key may seal ([`crate::crypto::SEAL_LIMIT`]; lower only in
+    /// tests).
+    pub seal_limit: u64,
     /// Proxies whose X-Forwarded-For is believed.
     pub trusted_proxies: Networks,
     /// Client addresses the admin API answers (all when empty).
@@ -500,6 +503,7 @@ impl Settings {
             shutdown_grace: Duration::from_secs(10),
             limits: ConnectionLimits::default(),
             encryption: Encryption::GeneratedInDataDir,
+            seal_limit: crate::crypto::SEAL_LIMIT,
             trusted_proxies: Networks::default(),
             admin_allow: Networks::default(),
             ip_rate: Rate {

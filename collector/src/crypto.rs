@@ -6,8 +6,9 @@
 //! indexes, and a key id (16 hex digits, safe to store and print) that is kept beside every
 //! encrypted row. Each value is sealed with a fresh random 96-bit nonce and bound by its
 //! associated data to its table, column and row (an event id or batch id), so a ciphertext moved
-//! to another row or column does not open. Random nonces keep a key safe for 2^32 values; rotate
-//! well before that (`key rotate`).
+//! to another row or column does not open. Random nonces keep a key safe for 2^32 values: every
+//! seal is counted per key (persisted with the store's writes, see `store::sealed`), a warning
+//! is logged at 2^30, and at 2^32 the key seals nothing more until it is rotated.
 
 use crate::config::{Encryption, KeySource};
 use base64::Engine;
@@ -16,6 +17,13 @@ use ring::{hkdf, hmac};
 use std::fmt;
 use std::io;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The most values one key seals: the NIST SP 800-38D bound for random 96-bit nonces.
+pub const SEAL_LIMIT: u64 = 1 << 32;
+
+/// Where a warning says the key should be rotated soon.
+pub const SEAL_WARNING: u64 = 1 << 30;
 
 /// The first byte of every sealed value: the format, so a later one can be told apart.
 const FORMAT_V1: u8 = 1;
@@ -32,6 +40,8 @@ pub enum CryptoError {
     UnknownKey(String),
     /// The operating system gave no random bytes for a nonce.
     NoRandomness,
+    /// The key sealed as many values as random nonces allow: rotate it.
+    WornOut(String),
 }
 
 impl fmt::Display for CryptoError {
@@ -43,6 +53,10 @@ impl fmt::Display for CryptoError {
                 write!(f, "data encrypted with key {id}, which was not given")
             }
             CryptoError::NoRandomness => f.write_str("no random bytes for a nonce"),
+            CryptoError::WornOut(id) => write!(
+                f,
+                "key {id} has sealed as many values as random nonces allow: rotate it (`key rotate`)"
+            ),
         }
     }
 }
@@ -54,6 +68,12 @@ pub struct DataKey {
     id: String,
     aead: LessSafeKey,
     index: hmac::Key,
+    /// Values sealed under it as the database last recorded.
+    persisted: AtomicU64,
+    /// Values sealed by this process and not yet recorded.
+    unpersisted: AtomicU64,
+    /// The most it may seal ([`SEAL_LIMIT`], lower in tests).
+    limit: AtomicU64,
 }
 
 impl fmt::Debug for DataKey {
@@ -92,6 +112,9 @@ impl DataKey {
             id: crate::tokens::hex(&id),
             aead: LessSafeKey::new(aead),
             index: hmac::Key::new(hmac::HMAC_SHA256, &index),
+            persisted: AtomicU64::new(0),
+            unpersisted: AtomicU64::new(0),
+            limit: AtomicU64::new(SEAL_LIMIT),
         })
     }
 
@@ -131,6 +154,49 @@ impl DataKey {
         &self.id
     }
 
+    /// Values sealed under it so far, recorded or not.
+    pub fn sealed(&self) -> u64 {
+        self.persisted.load(Ordering::Acquire) + self.unpersisted.load(Ordering::Acquire)
+    }
+
+    /// What the database recorded it sealed (read at open).
+    pub fn set_persisted(&self, count: u64) {
+        self.persisted.store(count, Ordering::Release);
+    }
+
+    /// The seals not yet recorded, now handed to a transaction that records them (give them
+    /// back with [`DataKey::unrecorded`] if it fails).
+    pub fn take_unrecorded(&self) -> u64 {
+        let delta = self.unpersisted.swap(0, Ordering::AcqRel);
+        self.persisted.fetch_add(delta, Ordering::AcqRel);
+        delta
+    }
+
+    /// Gives back seals a failed transaction did not record.
+    pub fn unrecorded(&self, delta: u64) {
+        self.persisted.fetch_sub(delta, Ordering::AcqRel);
+        self.unpersisted.fetch_add(delta, Ordering::AcqRel);
+    }
+
+    /// Lowers the most it may seal (tests).
+    pub fn set_limit(&self, limit: u64) {
+        self.limit.store(limit.min(SEAL_LIMIT), Ordering::Release);
+    }
+
+    /// Counts one more seal, or refuses it past the limit.
+    fn count_seal(&self) -> Result<(), CryptoError> {
+        let before = self.unpersisted.fetch_add(1, Ordering::AcqRel);
+        let total = self.persisted.load(Ordering::Acquire) + before + 1;
+        if total > self.limit.load(Ordering::Acquire) {
+            self.unpersisted.fetch_sub(1, Ordering::AcqRel);
+            return Err(CryptoError::WornOut(self.id.clone()));
+        }
+        if total == SEAL_WARNING {
+            tracing::warn!(key_id = %self.id, sealed = total, "the data key has sealed 2^30 values: rotate it before 2^32");
+        }
+        Ok(())
+    }
+
     /// Seals `plaintext` bound to `aad` under a fresh random nonce: format byte, nonce,
     /// ciphertext and tag.
     pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
@@ -145,6 +211,7 @@ impl DataKey {
         aad: &[u8],
         plaintext: &[u8],
     ) -> Result<Vec<u8>, CryptoError> {
+        self.count_seal()?;
         let header = 1 + NONCE_LEN;
         let mut out = Vec::with_capacity(header + plaintext.len() + AES_256_GCM.tag_len());
         out.push(FORMAT_V1);

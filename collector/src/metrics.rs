@@ -37,6 +37,8 @@ pub struct Metrics {
     pub store_queue_depth: IntGauge,
     /// Entries in the audit log (set when scraped).
     pub audit_chain_length: IntGauge,
+    /// Values the current data key has sealed (set when scraped; the key allows 2^32).
+    pub encryption_sealed_values: IntGauge,
     /// Events of suppressed identities, dropped before storage.
     pub events_suppressed: IntCounter,
     /// Events deleted by erasure (API or DSR).
@@ -150,6 +152,13 @@ impl Metrics {
             audit_chain_length: register(
                 r,
                 IntGauge::new("audit_chain_length", "Entries in the audit log."),
+            )?,
+            encryption_sealed_values: register(
+                r,
+                IntGauge::new(
+                    "encryption_sealed_values",
+                    "Values the current data key has sealed (random nonces allow 2^32).",
+                ),
             )?,
             events_suppressed: register(
                 r,

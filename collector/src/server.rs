@@ -152,7 +152,10 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         .local_addr()
         .map_err(|e| StartError::Bind(settings.listen, e))?;
     let codec = match crypto::keyring_for(&settings.encryption, &dir) {
-        Ok(Some(keyring)) => Codec::encrypted(keyring),
+        Ok(Some(keyring)) => {
+            keyring.current().set_limit(settings.seal_limit);
+            Codec::encrypted(keyring)
+        }
         Ok(None) => {
             tracing::warn!("--insecure-no-encryption: personal data is stored in clear");
             Codec::plain()

@@ -398,3 +398,64 @@ async fn key_rotate_refuses_a_new_key_no_collector_has_started_with() {
     assert_eq!(after.events().await.len(), 1);
     after.stop().await;
 }
+
+/// `consentry_encryption_sealed_values` from `/metrics`.
+async fn sealed_values(server: &TestServer) -> u64 {
+    let reply = server.admin(Method::GET, "/metrics", "").await;
+    String::from_utf8_lossy(&reply.body)
+        .lines()
+        .find_map(|l| l.strip_prefix("consentry_encryption_sealed_values "))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_key_seals_at_most_its_limit_and_the_count_survives_a_restart() {
+    let limit = 60;
+    let server = TestServer::start_with(|s| s.seal_limit = limit).await;
+    let mut stored = 0;
+    let mut refused = None;
+    for n in 0..100u64 {
+        let reply = server
+            .post_batch(&batch_of(vec![track(&uuid(n + 1), &["analytics"])]))
+            .await;
+        match reply.status.as_u16() {
+            200 => stored += 1,
+            status => {
+                refused = Some(status);
+                break;
+            }
+        }
+    }
+    assert_eq!(refused, Some(503), "the key stops sealing at its limit");
+    assert!(stored > 5, "{stored} batches before the limit");
+    let counted = sealed_values(&server).await;
+    assert!(
+        counted <= limit && counted + 5 > limit,
+        "{counted} of {limit}"
+    );
+    assert_eq!(
+        server.events().await.len(),
+        stored,
+        "what was answered 200 is stored"
+    );
+
+    let dir = server.stop().await;
+    let restarted = TestServer::start_in(dir, |s| s.seal_limit = limit).await;
+    let reply = restarted
+        .post_batch(&batch_of(vec![track(&uuid(500), &["analytics"])]))
+        .await;
+    assert_eq!(
+        reply.status, 503,
+        "the count was recorded, not reset by a restart"
+    );
+    let dir = restarted.stop().await;
+    let rotated_limit = TestServer::start_in(dir, |_| {}).await;
+    let reply = rotated_limit
+        .post_batch(&batch_of(vec![track(&uuid(501), &["analytics"])]))
+        .await;
+    assert_eq!(reply.status, 200);
+    assert!(sealed_values(&rotated_limit).await > counted);
+}

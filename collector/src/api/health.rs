@@ -58,6 +58,11 @@ pub async fn metrics(State(app): State<Arc<App>>) -> Result<Response, ApiError> 
         .await
         .map_err(|e| ApiError::storage(&e))?;
     metrics.audit_chain_length.set(length);
+    if let Some(sealed) = app.store.sealed_values() {
+        metrics
+            .encryption_sealed_values
+            .set(i64::try_from(sealed).unwrap_or(i64::MAX));
+    }
     let text = metrics
         .render()
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, None, e))?;

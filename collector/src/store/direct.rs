@@ -3,7 +3,7 @@
 //! `BEGIN IMMEDIATE` transaction, so it waits for the collector's write lock (SQLite's busy
 //! timeout) rather than interleaving with it.
 
-use super::{access, rotation, schema, Codec, StoreError};
+use super::{access, rotation, schema, sealed, Codec, StoreError};
 use crate::audit::{self, AuditEntry, BrokenChain, NewAuditEntry, GENESIS_HASH};
 use crate::tokens::TokenRecord;
 use rusqlite::{Connection, TransactionBehavior};
@@ -119,10 +119,17 @@ impl Database {
         (batch, offline): (u32, bool),
         mut progress: impl FnMut(u64),
     ) -> Result<(u64, Vec<String>), StoreError> {
-        self.change(|conn| rotation::begin(conn, codec, offline))?;
+        self.change(|conn| {
+            rotation::begin(conn, codec, offline)?;
+            sealed::load_seal_count(conn, codec)
+        })?;
         let mut at = rotation::Progress::default();
         while !at.done() {
-            at = self.change(|conn| rotation::step(conn, codec, batch, at))?;
+            at = self.change(|conn| {
+                let at = rotation::step(conn, codec, batch, at)?;
+                sealed::record_seals(conn, codec)?;
+                Ok(at)
+            })?;
             progress(at.rewritten);
         }
         // The check and the retirement in one write transaction: no row can be sealed under

@@ -347,9 +347,10 @@ impl Store {
         let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
         let pending = Arc::new(PendingCounters::default());
         let thread_pending = Arc::clone(&pending);
+        let thread_codec = codec.clone();
         let thread = std::thread::Builder::new()
             .name("consentry-store".to_owned())
-            .spawn(move || worker::run(conn, rx, &thread_pending, &commit_seconds))
+            .spawn(move || worker::run(conn, rx, &thread_pending, &commit_seconds, &thread_codec))
             .map_err(|e| StoreError::Thread(e.to_string()))?;
         Ok((
             Store {
@@ -407,6 +408,11 @@ impl Store {
         let codec = self.codec.clone();
         self.read(move |conn| queries::events(conn, since, limit, &codec))
             .await
+    }
+
+    /// Values the current data key has sealed, recorded or not (`None` in clear).
+    pub fn sealed_values(&self) -> Option<u64> {
+        self.codec.keyring().map(|k| k.current().sealed())
     }
 
     /// The index an id is stored under (hex): what the audit log names a person by.

@@ -263,6 +263,8 @@ const MIGRATIONS: &[Migration] = &[
     CREATE INDEX exports_by_request ON exports(request_id);
     CREATE INDEX batches_by_received_at ON batches(received_at_ms);",
     ),
+    // 7: how many values each key has sealed (random nonces allow 2^32 per key).
+    plain("ALTER TABLE encryption_keys ADD COLUMN sealed_values INTEGER NOT NULL DEFAULT 0;"),
 ];
 
 /// The schema version this build writes.

@@ -6,7 +6,7 @@
 use super::{NewBatch, NewEvent, StoreError};
 use crate::crypto::{DataKey, Keyring, NoncePool};
 use rusqlite::types::Value;
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
@@ -299,7 +299,64 @@ pub fn check_keys(conn: &Connection, codec: &Codec) -> Result<(), StoreError> {
     if let Some(id) = codec.key_id() {
         register_key(conn, id)?;
     }
+    load_seal_count(conn, codec)
+}
+
+/// Reads how many values the current key has sealed, as recorded.
+pub fn load_seal_count(conn: &Connection, codec: &Codec) -> Result<(), StoreError> {
+    let Some(key) = codec.keyring().map(Keyring::current) else {
+        return Ok(());
+    };
+    let recorded: i64 = conn
+        .query_row(
+            "SELECT sealed_values FROM encryption_keys WHERE key_id = ?1",
+            [key.id()],
+            |row| row.get(0),
+        )
+        .optional()?
+        .unwrap_or(0);
+    key.set_persisted(u64::try_from(recorded).unwrap_or(0));
     Ok(())
+}
+
+/// Records the current key's seals made since the last record, in the caller's transaction;
+/// returns them so a failed transaction can give them back ([`unrecord_seals`]).
+pub fn record_seals(conn: &Connection, codec: &Codec) -> Result<u64, StoreError> {
+    let Some(key) = codec.keyring().map(Keyring::current) else {
+        return Ok(0);
+    };
+    let delta = key.take_unrecorded();
+    if delta == 0 {
+        return Ok(0);
+    }
+    // RETURNING also brings in what other processes on the file (a `key rotate`) recorded.
+    let result = conn
+        .query_row(
+            "UPDATE encryption_keys SET sealed_values = sealed_values + ?2 WHERE key_id = ?1
+             RETURNING sealed_values",
+            (key.id(), i64::try_from(delta).unwrap_or(i64::MAX)),
+            |row| row.get::<_, i64>(0),
+        )
+        .optional();
+    match result {
+        Ok(total) => {
+            if let Some(total) = total {
+                key.set_persisted(u64::try_from(total).unwrap_or(u64::MAX));
+            }
+            Ok(delta)
+        }
+        Err(e) => {
+            key.unrecorded(delta);
+            Err(e.into())
+        }
+    }
+}
+
+/// Gives back seals a failed transaction did not record.
+pub fn unrecord_seals(codec: &Codec, delta: u64) {
+    if let Some(key) = codec.keyring().map(Keyring::current) {
+        key.unrecorded(delta);
+    }
 }
 
 /// Records that data may now be sealed with key `id`.

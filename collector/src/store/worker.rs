@@ -1,7 +1,7 @@
 //! The store thread: takes operations off the channel in groups, writes each group in one
 //! transaction (a SAVEPOINT per write), answers writes only after COMMIT, then answers reads.
 
-use super::{queries, Command, PendingCounters, ReadOp, StoreError, WriteOp};
+use super::{queries, sealed, Codec, Command, PendingCounters, ReadOp, StoreError, WriteOp};
 use prometheus::Histogram;
 use rusqlite::{Connection, TransactionBehavior};
 use std::collections::BTreeMap;
@@ -22,6 +22,7 @@ pub(super) fn run(
     mut rx: mpsc::Receiver<Command>,
     pending: &PendingCounters,
     commit_seconds: &Histogram,
+    codec: &Codec,
 ) {
     let mut close_reply = None;
     let mut counts_written = Instant::now();
@@ -36,7 +37,7 @@ pub(super) fn run(
         let handled = handle_group(
             &mut conn,
             group,
-            pending,
+            (pending, codec),
             commit_seconds,
             &mut counts_written,
         );
@@ -45,7 +46,7 @@ pub(super) fn run(
             break;
         }
     }
-    let result = close(conn, pending);
+    let result = close(conn, pending, codec);
     match &result {
         Ok(()) => tracing::info!("database checkpointed and closed"),
         Err(e) => tracing::error!(error = %e, "closing the database failed"),
@@ -59,7 +60,7 @@ pub(super) fn run(
 fn handle_group(
     conn: &mut Connection,
     group: Vec<Command>,
-    pending: &PendingCounters,
+    (pending, codec): (&PendingCounters, &Codec),
     commit_seconds: &Histogram,
     counts_written: &mut Instant,
 ) -> Option<oneshot::Sender<Result<(), StoreError>>> {
@@ -88,7 +89,7 @@ fn handle_group(
     }
     if !writes.is_empty() || !rejected.is_empty() {
         let timer = commit_seconds.start_timer();
-        write_group(conn, writes, rejected, pending);
+        write_group(conn, writes, rejected, (pending, codec));
         timer.observe_duration();
     }
     for read in reads {
@@ -101,7 +102,7 @@ fn write_group(
     conn: &mut Connection,
     mut writes: Vec<Box<dyn WriteOp>>,
     rejected: BTreeMap<u16, u64>,
-    pending: &PendingCounters,
+    (pending, codec): (&PendingCounters, &Codec),
 ) {
     let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => tx,
@@ -120,7 +121,16 @@ fn write_group(
             sp.commit().map_err(StoreError::from)
         });
     }
+    // The seals made for these writes (and any made since) are recorded with them.
+    let seals = match sealed::record_seals(&tx, codec) {
+        Ok(seals) => seals,
+        Err(e) => {
+            drop(tx);
+            return fail_all(writes, rejected, pending, &e);
+        }
+    };
     if let Err(e) = tx.commit() {
+        sealed::unrecord_seals(codec, seals);
         return fail_all(writes, rejected, pending, &StoreError::from(e));
     }
     for write in writes {
@@ -144,11 +154,12 @@ fn fail_all(
     }
 }
 
-fn close(conn: Connection, pending: &PendingCounters) -> Result<(), StoreError> {
+fn close(conn: Connection, pending: &PendingCounters, codec: &Codec) -> Result<(), StoreError> {
     let rejected = pending.take();
     if !rejected.is_empty() {
         queries::add_rejected(&conn, &rejected)?;
     }
+    sealed::record_seals(&conn, codec)?;
     conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
     conn.close().map_err(|(_, e)| StoreError::from(e))
 }
