@@ -465,3 +465,20 @@ fn the_leader_does_not_adopt_what_a_departed_follower_handed_it_and_is_still_in_
     site.settle();
     site.assert_exactly_once();
 }
+
+/// A page that leaves before the election has named a sender does not take its events with it
+/// into storage: it sends them itself, with keepalive.
+#[test]
+fn a_page_hidden_before_its_role_is_known_sends_its_own_queue_with_keepalive() {
+    let mut site = Site::new(1, Coordination::Locks);
+    site.tab(0).consent(&[("analytics", true)]);
+    site.track(0, "clicked then left");
+    assert!(site.tab(0).sent.is_empty(), "undecided: nothing sent yet");
+    site.tab(0).hide();
+    let tab = site.tab(0);
+    assert_eq!(tab.sent.len(), 1, "sent at hide");
+    assert!(tab.sent[0].transmission.keepalive);
+    assert!(tab.sent_names().contains(&"clicked then left".to_owned()));
+    site.answer(0, status(200));
+    site.assert_exactly_once();
+}

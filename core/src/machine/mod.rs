@@ -558,6 +558,9 @@ impl Consentry {
 
     /// The page became hidden (`true`: `visibilitychange` to hidden or `pagehide`) or visible.
     /// On hide, what fits the keepalive budget is sent and everything unsent is persisted now.
+    /// A page hidden before its tabs have elected a sender sends its own queue: waiting for a
+    /// role it may never get would leave its events in storage until a later page adopts them
+    /// (should one do so and send them again, the collector stores each event id once).
     pub fn handle_visibility(&mut self, now: Timestamp, hidden: bool) {
         self.hidden = hidden;
         if !hidden {
@@ -566,14 +569,14 @@ impl Consentry {
             }
             return;
         }
-        let sender = self.sender();
-        if self.online && self.started && !self.delivery.asked_to_wait(now) && sender.is_some() {
+        let sender = self.sender().unwrap_or(Sender::Itself);
+        if self.online && self.started && !self.delivery.asked_to_wait(now) {
             while !self.queue.is_empty() {
                 // What goes to the endpoint fits the keepalive budget; what goes to the
                 // leading tab has no such limit.
                 let budget = match sender {
-                    Some(Sender::Itself) => self.delivery.keepalive_budget(),
-                    _ => MAX_BATCH_BYTES,
+                    Sender::Itself => self.delivery.keepalive_budget(),
+                    Sender::Leader => MAX_BATCH_BYTES,
                 };
                 if !self.send_batch(now, FlightKind::Unload, budget) {
                     break;
