@@ -31,7 +31,9 @@
 //! - [`roles`], [`tokens`], [`audit`]: who may do what, bearer tokens, the audit chain;
 //! - [`crypto`]: data keys, AES-256-GCM and HMAC indexes;
 //! - [`rights`]: OpenDSR signing, fulfilment, callbacks, exports, retention;
-//! - [`network`]: client addresses, allowlists, rate limits; [`metrics`]: Prometheus;
+//! - [`network`]: client addresses, allowlists, rate limits; [`peers`]: the per-address
+//!   connection cap; [`auth_throttle`]: failed authentication per address; [`metrics`]:
+//!   Prometheus;
 //! - [`tls`], [`origin`], [`keys`], [`faults`], [`clock`]: the small things the rest is made of.
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
