@@ -105,7 +105,7 @@ impl fmt::Display for BadTokenName {
         write!(
             f,
             "a token name is 1 to {MAX_TOKEN_NAME_CHARS} characters without control characters, \
-             and not `{CONFIGURED_ADMIN}`, `system` or `cli:…`"
+             and not `{CONFIGURED_ADMIN}`, `system`, `cli:…` or `intake:…`"
         )
     }
 }
@@ -113,11 +113,14 @@ impl fmt::Display for BadTokenName {
 impl std::error::Error for BadTokenName {}
 
 /// Checks a token name: also not one of the names the audit log gives actors that are no
-/// token (`admin-token`, `system`, `cli:…`).
+/// token (`admin-token`, `system`, `cli:…`, and `intake:…`, the controller of the visitors'
+/// own requests).
 pub fn check_name(name: &str) -> Result<(), BadTokenName> {
     let chars = name.chars().count();
-    let reserved =
-        name == CONFIGURED_ADMIN || name == crate::audit::SYSTEM_ACTOR || name.starts_with("cli:");
+    let reserved = name == CONFIGURED_ADMIN
+        || name == crate::audit::SYSTEM_ACTOR
+        || name.starts_with("cli:")
+        || name.starts_with("intake:");
     if chars == 0 || chars > MAX_TOKEN_NAME_CHARS || name.chars().any(char::is_control) || reserved
     {
         return Err(BadTokenName);
@@ -206,6 +209,7 @@ mod tests {
             "admin-token",
             "system",
             "cli:root",
+            "intake:production",
         ] {
             assert!(check_name(bad).is_err(), "{bad:?}");
         }

@@ -565,7 +565,7 @@ async fn the_command_line_revokes_the_admin_token_kept_in_the_data_directory() {
 #[tokio::test]
 async fn audit_actors_are_unique_and_no_token_passes_for_the_admin_token_or_the_command_line() {
     let server = TestServer::start().await;
-    for name in ["admin-token", "system", "cli:root"] {
+    for name in ["admin-token", "system", "cli:root", "intake:production"] {
         let reply = server
             .admin(
                 Method::POST,

@@ -372,6 +372,17 @@ async fn erasing_a_person_deletes_the_exports_made_for_them() {
     assert_eq!(erased.json()["erased"]["exports"], 1, "{erased:?}");
     assert!(!file.exists());
     assert_eq!(server.send(Method::GET, &path, &[], "").await.status, 404);
+    // The finished access request keeps no identity of the person: its sealed identities are
+    // now the empty list (format byte, nonce, `[]`, tag: 31 bytes).
+    let db = rusqlite::Connection::open(server.dir.path().join("collector.sqlite3")).unwrap();
+    let sealed: i64 = db
+        .query_row(
+            "SELECT length(identities) FROM dsr_requests WHERE id = ?1",
+            [&id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(sealed, 31, "identities cleared");
 }
 
 #[tokio::test]
@@ -533,6 +544,7 @@ async fn a_pending_request_is_cancelled_and_called_back() {
 async fn bad_requests_are_400_with_the_spec_error_object_naming_the_field() {
     let server = dsr_server(|s| s.rights.worker = false).await;
     let (_, controller) = server.token("dsr", "acme-controller").await;
+    let verifier = published(&server).await;
     let good: Value = serde_json::from_str(&request_body(&uuid(7301), "erasure", &[])).unwrap();
     let with = |field: &str, value: Value| {
         let mut body = good.clone();
@@ -621,6 +633,7 @@ async fn bad_requests_are_400_with_the_spec_error_object_naming_the_field() {
             "{error}"
         );
         assert_eq!(error["errors"][0]["domain"], "Validation");
+        assert_signed(&verifier, &reply);
     }
     for body in ["not json", "[1]"] {
         let reply = server

@@ -62,7 +62,7 @@ use crate::store::Store;
 use axum::http::header::AUTHORIZATION;
 use axum::http::StatusCode;
 use axum::http::{HeaderName, Method};
-use axum::middleware::{from_fn, from_fn_with_state};
+use axum::middleware::{from_fn, from_fn_with_state, map_response_with_state};
 use axum::routing::{delete, get, patch, post, put};
 use axum::Router;
 use routes::{Access, RouteInfo, Routes};
@@ -272,21 +272,30 @@ pub fn router(app: Arc<App>) -> (Router, Vec<RouteInfo>) {
             "/opendsr/v1/requests",
             Access::Token(Permission::OpenDsr),
             "opendsr.create",
-            post(opendsr::create),
+            post(opendsr::create).layer(map_response_with_state(
+                Arc::clone(&app),
+                opendsr::sign_unsigned,
+            )),
         )
         .add(
             Method::GET,
             "/opendsr/v1/requests/{id}",
             Access::Token(Permission::OpenDsr),
             "opendsr.status",
-            get(opendsr::status),
+            get(opendsr::status).layer(map_response_with_state(
+                Arc::clone(&app),
+                opendsr::sign_unsigned,
+            )),
         )
         .add(
             Method::DELETE,
             "/opendsr/v1/requests/{id}",
             Access::Token(Permission::OpenDsr),
             "opendsr.cancel",
-            delete(opendsr::cancel),
+            delete(opendsr::cancel).layer(map_response_with_state(
+                Arc::clone(&app),
+                opendsr::sign_unsigned,
+            )),
         )
         // The prior OpenGDPR names, which the spec says processors must still honour (10.1).
         .add(
@@ -294,21 +303,30 @@ pub fn router(app: Arc<App>) -> (Router, Vec<RouteInfo>) {
             "/opendsr/v1/opengdpr_requests",
             Access::Token(Permission::OpenDsr),
             "opendsr.create",
-            post(opendsr::create_opengdpr),
+            post(opendsr::create_opengdpr).layer(map_response_with_state(
+                Arc::clone(&app),
+                opendsr::sign_unsigned,
+            )),
         )
         .add(
             Method::GET,
             "/opendsr/v1/opengdpr_requests/{id}",
             Access::Token(Permission::OpenDsr),
             "opendsr.status",
-            get(opendsr::status),
+            get(opendsr::status).layer(map_response_with_state(
+                Arc::clone(&app),
+                opendsr::sign_unsigned,
+            )),
         )
         .add(
             Method::DELETE,
             "/opendsr/v1/opengdpr_requests/{id}",
             Access::Token(Permission::OpenDsr),
             "opendsr.cancel",
-            delete(opendsr::cancel),
+            delete(opendsr::cancel).layer(map_response_with_state(
+                Arc::clone(&app),
+                opendsr::sign_unsigned,
+            )),
         );
     if app.faults.is_some() {
         let test = Access::Token(Permission::TestControls);

@@ -91,6 +91,42 @@ fn invalid_body(message: String) -> Invalid {
     }
 }
 
+/// The most bytes of an answer [`sign_unsigned`] reads to sign it (errors are small).
+const MAX_SIGNED_ERROR_BYTES: usize = 64 * 1024;
+
+/// Signs a handler's answer that is not signed yet (the spec's error objects), as
+/// [`signed`] does: every answer a request route's handler makes carries the signature.
+pub async fn sign_unsigned(State(app): State<Arc<App>>, response: Response) -> Response {
+    if response.headers().contains_key("x-opendsr-signature") {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_SIGNED_ERROR_BYTES).await else {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, None, "cannot sign");
+    };
+    let mut response = Response::from_parts(parts, axum::body::Body::from(bytes.clone()));
+    match app.rights.signer.sign(&bytes) {
+        Ok(signature) => add_signature(&app, response.headers_mut(), &signature),
+        Err(e) => tracing::error!(error = %e, "cannot sign an OpenDSR answer"),
+    }
+    response
+}
+
+/// The signature headers, under the current and the prior (OpenGDPR) names.
+fn add_signature(app: &App, headers: &mut axum::http::HeaderMap, signature: &str) {
+    let domain = &app.rights.settings.processor_domain;
+    for (name, value) in [
+        ("x-opendsr-processor-domain", domain.as_str()),
+        ("x-opendsr-signature", signature),
+        ("x-opengdpr-processor-domain", domain.as_str()),
+        ("x-opengdpr-signature", signature),
+    ] {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            headers.insert(name, value);
+        }
+    }
+}
+
 /// A signed JSON answer.
 fn signed(app: &App, status: StatusCode, body: &Value) -> Response {
     let text = body.to_string();
@@ -104,17 +140,7 @@ fn signed(app: &App, status: StatusCode, body: &Value) -> Response {
     let mut response = (status, text).into_response();
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    let domain = &app.rights.settings.processor_domain;
-    for (name, value) in [
-        ("x-opendsr-processor-domain", domain.as_str()),
-        ("x-opendsr-signature", signature.as_str()),
-        ("x-opengdpr-processor-domain", domain.as_str()),
-        ("x-opengdpr-signature", signature.as_str()),
-    ] {
-        if let Ok(value) = HeaderValue::from_str(value) {
-            headers.insert(name, value);
-        }
-    }
+    add_signature(app, headers, &signature);
     response
 }
 

@@ -123,7 +123,7 @@ pub struct Swept {
 }
 
 /// Runs one sweep at `now_ms`: every schedule in batches, then expired exports; audited and
-/// counted.
+/// counted, also when it fails part-way (what its committed batches deleted is gone).
 pub async fn sweep(
     store: &Store,
     metrics: &Metrics,
@@ -131,6 +131,43 @@ pub async fn sweep(
     now_ms: i64,
 ) -> Result<Swept, StoreError> {
     let mut swept = Swept::default();
+    let result = sweep_into(store, rules, now_ms, &mut swept).await;
+    metrics
+        .retention_deleted
+        .with_label_values(&["events"])
+        .inc_by(swept.events);
+    metrics
+        .retention_deleted
+        .with_label_values(&["exports"])
+        .inc_by(swept.exports);
+    metrics.retention_sweeps.inc();
+    let deleted = format!("events={} exports={}", swept.events, swept.exports);
+    let outcome = match &result {
+        Ok(()) => deleted,
+        Err(e) => format!("failed after {deleted}: {e}"),
+    };
+    let recorded = store
+        .audit(NewAuditEntry {
+            at_ms: now_ms,
+            actor: SYSTEM_ACTOR.to_owned(),
+            role: SYSTEM_ACTOR.to_owned(),
+            action: "retention.sweep".to_owned(),
+            target: format!("schedules={}", rules.len()),
+            outcome,
+        })
+        .await;
+    result?;
+    recorded?;
+    Ok(swept)
+}
+
+/// The sweep's deletions, added to `swept` as each batch commits.
+async fn sweep_into(
+    store: &Store,
+    rules: &[Rule],
+    now_ms: i64,
+    swept: &mut Swept,
+) -> Result<(), StoreError> {
     for rule in rules {
         let cutoff = now_ms.saturating_sub(rule.max_age_ms);
         loop {
@@ -152,26 +189,7 @@ pub async fn sweep(
             break;
         }
     }
-    metrics
-        .retention_deleted
-        .with_label_values(&["events"])
-        .inc_by(swept.events);
-    metrics
-        .retention_deleted
-        .with_label_values(&["exports"])
-        .inc_by(swept.exports);
-    metrics.retention_sweeps.inc();
-    store
-        .audit(NewAuditEntry {
-            at_ms: now_ms,
-            actor: SYSTEM_ACTOR.to_owned(),
-            role: SYSTEM_ACTOR.to_owned(),
-            action: "retention.sweep".to_owned(),
-            target: format!("schedules={}", rules.len()),
-            outcome: format!("events={} exports={}", swept.events, swept.exports),
-        })
-        .await?;
-    Ok(swept)
+    Ok(())
 }
 
 /// Sweeps every `sweep_interval` until shutdown begins.

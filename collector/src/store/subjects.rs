@@ -405,6 +405,35 @@ pub fn erase(
         erased.exports += 1;
         erased.files.push(file);
     }
+    // Other finished requests that named the person keep their index rows (pseudonyms, so the
+    // user view can still list them) but not the identities themselves (an e-mail in clear
+    // under the seal). Pending and in-progress ones keep theirs until they run.
+    let params = blobs(&every);
+    let sql = format!(
+        "SELECT DISTINCT r.id FROM dsr_requests r
+         JOIN dsr_identities d ON d.request_id = r.id
+         WHERE d.identity_index IN ({}) AND r.status IN ('completed', 'cancelled')",
+        marks(params.len())
+    );
+    let mut finished: Vec<String> = Vec::new();
+    {
+        let mut statement = conn.prepare(&sql)?;
+        let mut rows = statement.query(rusqlite::params_from_iter(params))?;
+        while let Some(row) = rows.next()? {
+            finished.push(row.get(0)?);
+        }
+    }
+    for id in finished {
+        // As `dsr::complete` clears an erasure's own identities: sealed under the current key,
+        // which is the row's own outside a rotation.
+        conn.execute(
+            "UPDATE dsr_requests SET identities = ?2 WHERE id = ?1",
+            rusqlite::params![
+                id,
+                codec.seal(&super::sealed::aad("dsr_requests.identities", &id), "[]")?
+            ],
+        )?;
+    }
     let mut tombstone = conn.prepare_cached(
         "INSERT INTO erasures (request_id, identity_hash, at_ms, events_deleted)
          VALUES (?1, ?2, ?3, ?4)",
