@@ -22,7 +22,9 @@ export async function api(method, path, body) {
   const headers = {};
   if (method !== 'GET' && method !== 'HEAD' && csrf) headers['X-Consentry-CSRF'] = csrf;
   if (body !== undefined) headers['Content-Type'] = 'application/json';
-  const response = await fetch(path, {
+  // The session cookie is `Path=/console`: the API is reached under /console/api.
+  const url = path.startsWith('/console/') ? path : `/console/api${path}`;
+  const response = await fetch(url, {
     method,
     headers,
     credentials: 'same-origin',

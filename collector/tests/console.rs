@@ -189,39 +189,48 @@ async fn the_cookie_alone_never_authorises_a_change_the_csrf_header_does() {
 
     // Reads need the cookie only.
     let read = session
-        .cookie_only(&server, Method::GET, "/v1/users/someone")
+        .cookie_only(&server, Method::GET, "/console/api/v1/users/someone")
         .await;
     assert_eq!(read.status, 200, "{read:?}");
 
     // A change with the cookie alone, or a wrong CSRF token, is 403 and changes nothing.
     for method in [Method::PUT, Method::DELETE] {
         let reply = session
-            .cookie_only(&server, method.clone(), "/v1/suppressions/someone")
+            .cookie_only(
+                &server,
+                method.clone(),
+                "/console/api/v1/suppressions/someone",
+            )
             .await;
         assert_eq!(reply.status, 403, "{method}");
     }
     let wrong = server
         .send(
             Method::PUT,
-            "/v1/suppressions/someone",
+            "/console/api/v1/suppressions/someone",
             &[("cookie", &session.cookie), ("x-consentry-csrf", "guess")],
             "",
         )
         .await;
     assert_eq!(wrong.status, 403);
     let view = session
-        .cookie_only(&server, Method::GET, "/v1/users/someone")
+        .cookie_only(&server, Method::GET, "/console/api/v1/users/someone")
         .await
         .json();
     assert!(view["suppressed_since_ms"].is_null());
 
     // With its CSRF token the session acts as its token: same route, same checks, same audit.
     let done = session
-        .call(&server, Method::PUT, "/v1/suppressions/someone", "")
+        .call(
+            &server,
+            Method::PUT,
+            "/console/api/v1/suppressions/someone",
+            "",
+        )
         .await;
     assert_eq!(done.status, 201, "{done:?}");
     let view = session
-        .cookie_only(&server, Method::GET, "/v1/users/someone")
+        .cookie_only(&server, Method::GET, "/console/api/v1/users/someone")
         .await
         .json();
     assert!(view["suppressed_since_ms"].is_i64());
@@ -244,7 +253,12 @@ async fn each_role_through_a_session_has_exactly_its_tokens_permissions() {
     let table: [(Method, &str, &str, [bool; 3]); 9] = [
         (Method::GET, "/console/api/summary", "", [true, true, true]),
         (Method::GET, "/console/api/requests", "", [true, true, true]),
-        (Method::GET, "/v1/users/someone", "", [true, true, true]),
+        (
+            Method::GET,
+            "/console/api/v1/users/someone",
+            "",
+            [true, true, true],
+        ),
         (
             Method::POST,
             "/console/api/requests",
@@ -253,12 +267,22 @@ async fn each_role_through_a_session_has_exactly_its_tokens_permissions() {
         ),
         (
             Method::PUT,
-            "/v1/suppressions/someone",
+            "/console/api/v1/suppressions/someone",
             "",
             [true, true, false],
         ),
-        (Method::DELETE, "/v1/users/someone", "", [true, true, false]),
-        (Method::GET, "/v1/audit", "", [true, false, false]),
+        (
+            Method::DELETE,
+            "/console/api/v1/users/someone",
+            "",
+            [true, true, false],
+        ),
+        (
+            Method::GET,
+            "/console/api/v1/audit",
+            "",
+            [true, false, false],
+        ),
         (
             Method::GET,
             "/console/api/audit/verify",
@@ -321,7 +345,7 @@ async fn signing_out_ends_the_session_at_once() {
     for path in [
         "/console/api/summary",
         "/console/api/session",
-        "/v1/users/x",
+        "/console/api/v1/users/x",
     ] {
         let reply = session.cookie_only(&server, Method::GET, path).await;
         assert_eq!(reply.status, 401, "{path} after sign-out");
@@ -361,7 +385,12 @@ async fn revoking_the_token_ends_its_sessions() {
     // The configured admin token's sessions end when it is revoked too.
     let admin = sign_in(&server, ADMIN_TOKEN).await;
     let revoked = admin
-        .call(&server, Method::DELETE, "/v1/tokens/admin-token", "")
+        .call(
+            &server,
+            Method::DELETE,
+            "/console/api/v1/tokens/admin-token",
+            "",
+        )
         .await;
     assert_eq!(revoked.status, 200, "{revoked:?}");
     let after = admin
@@ -539,7 +568,7 @@ async fn the_summary_counts_what_was_stored_and_same_origin_pages_pass_the_origi
     let reply = server
         .send(
             Method::PUT,
-            "/v1/suppressions/x",
+            "/console/api/v1/suppressions/x",
             &[
                 ("cookie", &session.cookie),
                 ("x-consentry-csrf", &session.csrf),
@@ -552,7 +581,7 @@ async fn the_summary_counts_what_was_stored_and_same_origin_pages_pass_the_origi
     let foreign = server
         .send(
             Method::PUT,
-            "/v1/suppressions/x",
+            "/console/api/v1/suppressions/x",
             &[
                 ("cookie", &session.cookie),
                 ("x-consentry-csrf", &session.csrf),

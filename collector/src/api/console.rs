@@ -33,6 +33,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+/// Where the console's page reaches the read/admin API: every route of it is nested under
+/// this prefix too (`/console/api/v1/users/{id}`), because the session cookie is sent to
+/// `/console` paths only. The nested routes are the same handlers with the same permission,
+/// auth and audit layers.
+pub const API_PREFIX: &str = "/console/api";
+
 /// The session cookie's name.
 pub const COOKIE_NAME: &str = "consentry_session";
 

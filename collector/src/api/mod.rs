@@ -19,6 +19,7 @@
 //! | `GET /v1/exports/{token}` | the token's holder | an export, 7 days |
 //! | `POST /v1/dsr`, `GET /v1/dsr/{id}?secret=` | browsers, API key / the secret's holder | a visitor's own request |
 //! | `GET /console/…`, `POST`/`GET`/`DELETE /console/api/session` | anyone / a token / a session | the console ([`console`]) |
+//! | `/console/api/v1/…`, `/console/api/metrics`, `/console/api/opendsr/…` | as the route without the prefix | the read/admin API nested for the console |
 //! | `GET /console/api/summary`, `GET /console/api/requests[/{id}]` | `viewer`, `editor`, `admin` | the console's reads |
 //! | `POST /console/api/requests`, `DELETE /console/api/requests/{id}` | `editor`, `admin` | requests by hand |
 //! | `GET /console/api/audit/verify`, `GET /console/api/settings` | `admin` | the chain's check, settings |
@@ -316,7 +317,6 @@ pub fn router(app: Arc<App>) -> (Router, Vec<RouteInfo>) {
             "opendsr.cancel",
             delete(opendsr::cancel),
         );
-    admin = console_routes(admin);
     if app.faults.is_some() {
         let test = Access::Token(Permission::TestControls);
         admin = admin
@@ -344,7 +344,13 @@ pub fn router(app: Arc<App>) -> (Router, Vec<RouteInfo>) {
     }
     let (admin, admin_table) = admin.finish();
     table.extend(admin_table);
-    let admin = admin
+    // The console's page reaches these same routes under `/console/api` (its cookie is
+    // `Path=/console`): the same handlers with their own auth and audit layers, nested.
+    let (console, console_table) = console_routes(Routes::new(Arc::clone(&app))).finish();
+    table.extend(console_table);
+    let admin = console
+        .nest(console::API_PREFIX, admin.clone())
+        .merge(admin)
         .route_layer(cors::admin_layer(&app.admin_origins))
         .route_layer(from_fn_with_state(Arc::clone(&app), cors::admin_gate))
         .route_layer(from_fn_with_state(Arc::clone(&app), gate::admin_allowlist));
