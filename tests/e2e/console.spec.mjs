@@ -288,3 +288,26 @@ test('sign-out ends the session at once; the cookie is HttpOnly, Secure, SameSit
   expect(audit.json().entries.some((e) => e.action === 'console.sign_out')).toBe(true);
   await page.context().close();
 });
+
+test('the console works by keyboard alone: sign in, move between pages, search a person', async () => {
+  const page = await newPage(320);
+  await page.goto(collector.url + '/console/');
+  await expect(page.getByLabel('Access token')).toBeFocused();
+  await page.keyboard.type(tokens.viewer);
+  await page.keyboard.press('Enter');
+  await expect(page.getByRole('heading', { level: 1, name: 'Overview' })).toBeVisible();
+  let reached = false;
+  for (let i = 0; i < 12 && !reached; i++) {
+    await page.keyboard.press('Tab');
+    reached = await page.evaluate(() => document.activeElement?.textContent === 'People');
+  }
+  expect(reached).toBe(true);
+  await page.keyboard.press('Enter');
+  await expect(page.getByRole('heading', { level: 1, name: 'People' })).toBeVisible();
+  await page.getByLabel('Value').focus();
+  await page.keyboard.type(ANONYMOUS);
+  await page.keyboard.press('Enter');
+  await expect(page.getByRole('heading', { name: `Activity of ${ANONYMOUS}` })).toBeVisible();
+  await noHorizontalScroll(page, 'people by keyboard');
+  await page.context().close();
+});
