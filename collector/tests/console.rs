@@ -592,3 +592,42 @@ async fn the_summary_counts_what_was_stored_and_same_origin_pages_pass_the_origi
         .await;
     assert_eq!(foreign.status, 403);
 }
+
+#[tokio::test]
+async fn every_token_route_nested_under_console_api_has_the_same_auth_and_permission() {
+    use consentry_collector::api::routes::Access;
+    let server = TestServer::start().await;
+    let (_, viewer) = server.token("viewer", "nested").await;
+    let session = sign_in(&server, &viewer).await;
+    let mut checked = 0;
+    for route in server.routes() {
+        let Access::Token(permission) = route.access else {
+            continue;
+        };
+        if route.path.starts_with("/console/") {
+            continue;
+        }
+        let path = format!(
+            "/console/api{}",
+            route
+                .path
+                .replace("{id}", &support::uuid(7))
+                .replace("{identity}", "x")
+        );
+        let anonymous = server.send(route.method.clone(), &path, &[], "").await;
+        assert_eq!(anonymous.status, 401, "{} {path}", route.method);
+        let reply = session.call(&server, route.method.clone(), &path, "").await;
+        let allowed = consentry_collector::roles::Role::Viewer.allows(permission);
+        if allowed {
+            // Paging through everyone's events is an export, which the viewer's handler refuses.
+            if route.path != "/v1/events" {
+                assert_ne!(reply.status, 403, "{} {path}: {reply:?}", route.method);
+            }
+            assert_ne!(reply.status, 401, "{} {path}", route.method);
+        } else {
+            assert_eq!(reply.status, 403, "{} {path}", route.method);
+        }
+        checked += 1;
+    }
+    assert!(checked >= 15, "{checked}");
+}
