@@ -145,6 +145,20 @@ async function requests(target, session) {
   await load();
 }
 
+/** A stored consent state in words: `analytics granted, advertising denied` per regime. */
+function consentText(state) {
+  if (!state || typeof state !== 'object') return JSON.stringify(state);
+  const parts = [];
+  for (const [regime, purposes] of Object.entries(state)) {
+    if (!purposes || typeof purposes !== 'object') continue;
+    const said = Object.entries(purposes)
+      .filter(([, p]) => p && typeof p === 'object' && typeof p.consented === 'boolean')
+      .map(([name, p]) => `${name} ${p.consented ? 'granted' : 'denied'}${p.document ? ` (${p.document})` : ''}`);
+    parts.push(`${regime.toUpperCase()}: ${said.join(', ') || 'nothing recorded'}`);
+  }
+  return parts.join('; ') || JSON.stringify(state);
+}
+
 async function personView(box, id, label, session, since = 0) {
   const v = await api('GET', `/v1/users/${encodeURIComponent(id)}?since=${since}&limit=50`);
   const reload = () => personView(box, id, label, session).catch((e) => say(e.message, 'error'));
@@ -156,7 +170,7 @@ async function personView(box, id, label, session, since = 0) {
     parts.push(el('button', { type: 'button', class: 'secondary', onclick: () => personView(box, id, label, session, v.next_since) }, 'Next events'));
   }
   parts.push(table(`Consent history of ${label}`, ['When', 'Consent after', 'Before'],
-    v.consent_history.map((c) => [when(c.timestamp_unixtime_ms), JSON.stringify(c.current), JSON.stringify(c.previous)]), 'No consent changes held.'));
+    v.consent_history.map((c) => [when(c.timestamp_unixtime_ms), consentText(c.current), consentText(c.previous)]), 'No consent changes held.'));
   parts.push(el('p', { class: 'note' }, 'Consent receipts come with the SDK\u2019s receipts feature, which is not built yet: this is the consent history the collector stored from events.'));
   parts.push(table(`Requests naming ${label}`, ['Id', 'Type', 'Status', 'Received'],
     v.requests.map((r) => [r.id, r.kind, r.status, when(r.received_at_ms)])));

@@ -162,6 +162,7 @@ test('editor: requests and people with their changes, no audit or settings', asy
   await page.getByLabel('Search by').selectOption('anonymous');
   await page.getByRole('button', { name: 'Show activity' }).click();
   await expect(page.getByRole('table', { name: `Events of ${ANONYMOUS}` })).toBeVisible();
+  await expect(page.getByRole('table', { name: `Consent history of ${ANONYMOUS}` })).toContainText('analytics granted');
   await expect(page.getByText('Consent receipts come with the SDK')).toBeVisible();
   await expect(page.getByRole('button', { name: 'Erase now…' })).toBeVisible();
   await page.getByRole('button', { name: 'Suppress this identity' }).click();
