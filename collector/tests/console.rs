@@ -631,3 +631,47 @@ async fn every_token_route_nested_under_console_api_has_the_same_auth_and_permis
     }
     assert!(checked >= 15, "{checked}");
 }
+
+#[tokio::test]
+async fn a_session_ends_after_30_minutes_idle_or_8_hours_in_all() {
+    use consentry_collector::clock::Clock;
+    const MINUTE: i64 = 60_000;
+    let clock = Clock::manual(1_800_000_000_000);
+    let server = {
+        let clock = clock.clone();
+        TestServer::start_with(move |s| s.clock = clock).await
+    };
+    let summary = |session: &Session| {
+        let (session, server) = (session.cookie.clone(), &server);
+        async move {
+            server
+                .send(
+                    Method::GET,
+                    "/console/api/summary",
+                    &[("cookie", &session)],
+                    "",
+                )
+                .await
+                .status
+        }
+    };
+    // Idle: 29 minutes is fine (and starts the idle time again), 30 without a call is not.
+    let idle = sign_in(&server, ADMIN_TOKEN).await;
+    clock.advance(29 * MINUTE);
+    assert_eq!(summary(&idle).await, 200);
+    clock.advance(29 * MINUTE);
+    assert_eq!(summary(&idle).await, 200);
+    clock.advance(30 * MINUTE);
+    assert_eq!(summary(&idle).await, 401);
+
+    // Busy: a call every 20 minutes keeps it until 8 hours after sign-in, not a minute more.
+    let busy = sign_in(&server, ADMIN_TOKEN).await;
+    for _ in 0..23 {
+        clock.advance(20 * MINUTE);
+        assert_eq!(summary(&busy).await, 200);
+    }
+    clock.advance(19 * MINUTE); // 7 h 59 min
+    assert_eq!(summary(&busy).await, 200);
+    clock.advance(MINUTE);
+    assert_eq!(summary(&busy).await, 401);
+}

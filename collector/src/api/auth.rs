@@ -66,7 +66,10 @@ pub async fn identify(
     if let Some(token) = bearer(headers) {
         return principal_of_token(app, token).await;
     }
-    match app.sessions.check(method, headers) {
+    match app
+        .sessions
+        .check(method, headers, app.rights.clock.now_ms())
+    {
         SessionCheck::None => Ok(None),
         SessionCheck::MissingCsrf => Err(ApiError::new(
             StatusCode::FORBIDDEN,

@@ -7,7 +7,8 @@
 //! `{"token": "…"}`, or in `Authorization`) for a cookie `consentry_session` (`HttpOnly;
 //! Secure; SameSite=Strict; Path=/console`) and a CSRF token in the answer. The session id is
 //! 32 random bytes; only its SHA-256 is kept, in memory (a restart signs everyone out). A
-//! session ends after [`IDLE`] without a call, [`MAX_AGE`] after sign-in, at `DELETE
+//! session ends after [`IDLE`] without a call, [`MAX_AGE`] after sign-in (on the collector's
+//! [`crate::clock::Clock`], so tests move it by hand), at `DELETE
 //! /console/api/session`, or when its token is revoked: the token's hash is looked up again on
 //! every call, exactly as for a bearer token. [`super::auth::identify`] accepts the cookie;
 //! anything but `GET`/`HEAD` also needs the session's CSRF token in `X-Consentry-CSRF`, so the
@@ -31,7 +32,7 @@ use base64::Engine;
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Where the console's page reaches the read/admin API: every route of it is nested under
 /// this prefix too (`/console/api/v1/users/{id}`), because the session cookie is sent to
@@ -68,15 +69,20 @@ struct Session {
     configured_admin: bool,
     /// Its CSRF token.
     csrf: String,
-    /// When it was made.
-    created: Instant,
+    /// When it was made (Unix ms, on the collector's clock).
+    created_ms: i64,
     /// Its last call.
-    last: Instant,
+    last_ms: i64,
+}
+
+fn ms(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
 impl Session {
-    fn live(&self, now: Instant) -> bool {
-        now.duration_since(self.last) < IDLE && now.duration_since(self.created) < MAX_AGE
+    fn live(&self, now_ms: i64) -> bool {
+        now_ms.saturating_sub(self.last_ms) < ms(IDLE)
+            && now_ms.saturating_sub(self.created_ms) < ms(MAX_AGE)
     }
 }
 
@@ -107,11 +113,16 @@ impl Sessions {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Starts a session for a token; answers its id and CSRF token, or `None` when full.
-    fn start(&self, token_hash: String, configured_admin: bool) -> Option<(String, String)> {
+    /// Starts a session for a token at `now`; answers its id and CSRF token, or `None` when
+    /// full.
+    fn start(
+        &self,
+        token_hash: String,
+        configured_admin: bool,
+        now: i64,
+    ) -> Option<(String, String)> {
         let id = random_token()?;
         let csrf = random_token()?;
-        let now = Instant::now();
         let mut map = self.lock();
         map.retain(|_, s| s.live(now));
         if map.len() >= MAX_SESSIONS {
@@ -123,8 +134,8 @@ impl Sessions {
                 token_hash,
                 configured_admin,
                 csrf: csrf.clone(),
-                created: now,
-                last: now,
+                created_ms: now,
+                last_ms: now,
             },
         );
         Some((id, csrf))
@@ -135,13 +146,12 @@ impl Sessions {
         self.lock().remove(&tokens::hash(id)).is_some()
     }
 
-    /// The session of a request, checked for expiry and, unless `method` is safe, for its
-    /// CSRF header; a live one's idle time starts again.
-    pub fn check(&self, method: &Method, headers: &HeaderMap) -> SessionCheck {
+    /// The session of a request at `now` (Unix ms), checked for expiry and, unless `method`
+    /// is safe, for its CSRF header; a live one's idle time starts again.
+    pub fn check(&self, method: &Method, headers: &HeaderMap, now: i64) -> SessionCheck {
         let Some(id) = session_cookie(headers) else {
             return SessionCheck::None;
         };
-        let now = Instant::now();
         let mut map = self.lock();
         let key = tokens::hash(id);
         let Some(session) = map.get_mut(&key) else {
@@ -160,7 +170,7 @@ impl Sessions {
                 return SessionCheck::MissingCsrf;
             }
         }
-        session.last = now;
+        session.last_ms = now;
         SessionCheck::Token {
             hash: session.token_hash.clone(),
             configured_admin: session.configured_admin,
@@ -168,9 +178,8 @@ impl Sessions {
     }
 
     /// The CSRF token of the request's live session.
-    fn csrf_of(&self, headers: &HeaderMap) -> Option<String> {
+    fn csrf_of(&self, headers: &HeaderMap, now: i64) -> Option<String> {
         let id = session_cookie(headers)?;
-        let now = Instant::now();
         let map = self.lock();
         map.get(&tokens::hash(id))
             .filter(|s| s.live(now))
@@ -272,7 +281,11 @@ pub async fn sign_in(State(app): State<Arc<App>>, headers: HeaderMap, body: Byte
         .into_response();
     }
     let configured_admin = principal.token_id.is_none();
-    let Some((id, csrf)) = app.sessions.start(tokens::hash(&token), configured_admin) else {
+    let Some((id, csrf)) = app.sessions.start(
+        tokens::hash(&token),
+        configured_admin,
+        app.rights.clock.now_ms(),
+    ) else {
         return ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             None,
@@ -299,7 +312,7 @@ pub async fn current(State(app): State<Arc<App>>, headers: HeaderMap) -> Respons
         Ok(_) => return no_store(ApiError::admin_unauthorized().into_response()),
         Err(error) => return error.into_response(),
     };
-    match app.sessions.csrf_of(&headers) {
+    match app.sessions.csrf_of(&headers, app.rights.clock.now_ms()) {
         Some(csrf) => no_store(Json(session_body(&principal, &csrf)).into_response()),
         None => no_store(ApiError::admin_unauthorized().into_response()),
     }
