@@ -101,6 +101,11 @@ Trust ${join(dataDir, 'ca.pem')} (see collector/README.md), or start a Chromium 
 this certificate's key:
   chromium --user-data-dir=$(mktemp -d) --ignore-certificate-errors-spki-list=${spki} ${site.url}
 
+\x1b[1mPrivacy console: ${collectorUrl}/console/\x1b[0m
+Sign in with the demo admin token, kept in ${join(dataDir, 'admin-token')}:
+  cat ${join(dataDir, 'admin-token')}
+(or with a viewer or editor token: see "The console" in collector/README.md).
+
 Ctrl-C stops the site and the collector.`);
 
 let stopping = false;

@@ -49,6 +49,11 @@ impl Networks {
         Networks(ranges)
     }
 
+    /// The ranges.
+    pub fn ranges(&self) -> &[IpNet] {
+        &self.0
+    }
+
     /// Whether no range is given.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()

@@ -232,6 +232,7 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         metrics: metrics.clone(),
         stopping: stopping_rx.clone(),
         rights,
+        sessions: api::console::Sessions::default(),
     });
     tokio::spawn(forget_idle_buckets(Arc::clone(&app)));
     if app.rights.settings.worker {

@@ -19,6 +19,8 @@ enum Expect {
     /// Public, but answers only with a valid secret in the path (404 without one).
     PublicSecret,
     ApiKey,
+    /// The console's session exchange: 401 without a token or a session.
+    Session,
     Roles([bool; 4]),
 }
 
@@ -31,6 +33,10 @@ const CONTROLLERS: Expect = Expect::Roles([true, false, false, true]);
 const OPENDSR_REQUEST: &str = r#"{"subject_request_id": "{uuid}", "subject_request_type": "erasure",
     "regulation": "gdpr", "submitted_time": "2026-12-01T10:00:00Z",
     "subject_identities": [{"identity_type": "controller_customer_id", "identity_value": "user-table", "identity_format": "raw"}]}"#;
+
+/// A request made by hand in the console.
+const CONSOLE_REQUEST: &str = r#"{"type": "access", "regulation": "gdpr",
+    "identity_type": "controller_customer_id", "identity_value": "user-table"}"#;
 
 /// Every route, with the body that makes a permitted call succeed. A route the server has but
 /// this table lacks fails the test.
@@ -106,6 +112,23 @@ const EXPECTED: &[(Method, &str, Expect, &str)] = &[
         CONTROLLERS,
         "",
     ),
+    (Method::GET, "/console/", Expect::Public, ""),
+    (Method::GET, "/console/{file}", Expect::Public, ""),
+    (Method::POST, "/console/api/session", Expect::Session, ""),
+    (Method::GET, "/console/api/session", Expect::Session, ""),
+    (Method::DELETE, "/console/api/session", Expect::Session, ""),
+    (Method::GET, "/console/api/summary", READERS, ""),
+    (Method::GET, "/console/api/requests", READERS, ""),
+    (Method::GET, "/console/api/requests/{id}", READERS, ""),
+    (
+        Method::POST,
+        "/console/api/requests",
+        EDITORS,
+        CONSOLE_REQUEST,
+    ),
+    (Method::DELETE, "/console/api/requests/{id}", EDITORS, ""),
+    (Method::GET, "/console/api/audit/verify", ADMIN_ONLY, ""),
+    (Method::GET, "/console/api/settings", ADMIN_ONLY, ""),
 ];
 
 const ROLES: [&str; 4] = ["admin", "editor", "viewer", "dsr"];
@@ -130,7 +153,7 @@ async fn every_route_answers_every_role_as_the_permission_table_says() {
             .find(|(m, p, _, _)| *m == route.method && *p == route.path)
             .unwrap();
         match (expect, route.access) {
-            (Expect::Public | Expect::PublicSecret, Access::Public)
+            (Expect::Public | Expect::PublicSecret | Expect::Session, Access::Public)
             | (Expect::ApiKey, Access::ApiKey)
             | (Expect::Roles(_), Access::Token(_)) => {}
             other => panic!("{} {}: {other:?}", route.method, route.path),
@@ -160,9 +183,22 @@ async fn every_route_answers_every_role_as_the_permission_table_says() {
                 .await;
             assert_eq!(made.status, 201, "{made:?}");
             path.replace("{id}", &support::uuid(900 + fresh))
+        } else if path.starts_with("/console/api/requests/") {
+            // A pending request made in the console (no fulfilment here), one per row.
+            let made = server
+                .bearer(
+                    &tokens[0],
+                    Method::POST,
+                    "/console/api/requests",
+                    CONSOLE_REQUEST,
+                )
+                .await;
+            assert_eq!(made.status, 201, "{made:?}");
+            path.replace("{id}", made.json()["id"].as_str().unwrap())
         } else {
             path.replace("{id}", &revocable)
                 .replace("{identity}", "someone")
+                .replace("{file}", "app.js")
         };
         match expect {
             Expect::Public => {
@@ -172,6 +208,10 @@ async fn every_route_answers_every_role_as_the_permission_table_says() {
             Expect::PublicSecret => {
                 let reply = server.send(method.clone(), &path, &[], "").await;
                 assert_eq!(reply.status, 404, "{method} {path}");
+            }
+            Expect::Session => {
+                let reply = server.send(method.clone(), &path, &[], "").await;
+                assert_eq!(reply.status, 401, "{method} {path}");
             }
             Expect::ApiKey if path == "/v1/dsr" => {
                 let mut request = json!({"api_key": "pk_demo", "type": "access",

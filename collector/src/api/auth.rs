@@ -7,15 +7,21 @@
 //! before any lookup ([`crate::auth_throttle`]). The principal travels on the request (as an
 //! [`Auditor`], for handlers that audit their own changes) and on the response, for the audit
 //! layer. Tokens are never logged.
+//!
+//! The console's session cookie stands in for the bearer token it was made from (see
+//! [`super::console`]): the token's hash is looked up again on every call, so revoking the
+//! token ends its sessions; a change (any method but `GET`/`HEAD`) also needs the session's
+//! CSRF header, or it is 403.
 
 use super::audit::Auditor;
+use super::console::{SessionCheck, CSRF_HEADER};
 use super::gate::ClientIp;
 use super::routes::Guard;
 use super::{ApiError, App};
 use crate::tokens::{self, Principal};
 use axum::extract::{Request, State};
 use axum::http::header::AUTHORIZATION;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
@@ -31,7 +37,7 @@ pub async fn authorize(
     if let Some(wait) = client.and_then(|ip| app.auth_throttle.blocked(ip)) {
         return throttled(app, wait);
     }
-    let principal = match identify(app, request.headers()).await {
+    let principal = match identify(app, request.method(), request.headers()).await {
         Ok(Some(principal)) => principal,
         Ok(None) => {
             return match client.and_then(|ip| app.auth_throttle.failed(ip)) {
@@ -63,34 +69,74 @@ pub async fn authorize(
 }
 
 /// 429 for an address over its failed-authentication allowance ([`crate::auth_throttle`]).
-fn throttled(app: &App, wait: std::time::Duration) -> Response {
+pub fn throttled(app: &App, wait: std::time::Duration) -> Response {
     app.metrics.rate_limited.with_label_values(&["auth"]).inc();
     ApiError::rate_limited("address", wait).into_response()
 }
 
-/// The principal of the request's bearer token, if it has a valid one.
-pub async fn identify(app: &App, headers: &HeaderMap) -> Result<Option<Principal>, ApiError> {
-    let Some(token) = bearer(headers) else {
-        return Ok(None);
-    };
+/// The principal of the request's bearer token or, without one, of its console session, if
+/// it has a valid one. A session's change without its CSRF token is a 403.
+pub async fn identify(
+    app: &App,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Result<Option<Principal>, ApiError> {
+    if let Some(token) = bearer(headers) {
+        return principal_of_token(app, token).await;
+    }
+    match app
+        .sessions
+        .check(method, headers, app.rights.clock.now_ms())
+    {
+        SessionCheck::None => Ok(None),
+        SessionCheck::MissingCsrf => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            None,
+            format!("a console change needs its session's {CSRF_HEADER} header"),
+        )),
+        SessionCheck::Token {
+            hash,
+            configured_admin,
+        } => principal_of_hash(app, hash, configured_admin).await,
+    }
+}
+
+/// The principal of a presented token, if it is valid and not revoked.
+pub async fn principal_of_token(app: &App, token: &str) -> Result<Option<Principal>, ApiError> {
     if app.admin_token.matches(token) {
-        let revoked = app
-            .store
-            .is_revoked(tokens::hash(token))
-            .await
-            .map_err(|e| ApiError::storage(&e))?;
-        return Ok((!revoked).then(Principal::configured_admin));
+        return principal_of_hash(app, tokens::hash(token), true).await;
     }
     if !token.starts_with(tokens::TOKEN_PREFIX) {
         return Ok(None);
     }
+    principal_of_hash(app, tokens::hash(token), false).await
+}
+
+/// The principal of the token whose SHA-256 is `hash`, looked up now.
+async fn principal_of_hash(
+    app: &App,
+    hash: String,
+    configured_admin: bool,
+) -> Result<Option<Principal>, ApiError> {
+    if configured_admin {
+        if tokens::hash(app.admin_token.expose()) != hash {
+            return Ok(None);
+        }
+        let revoked = app
+            .store
+            .is_revoked(hash)
+            .await
+            .map_err(|e| ApiError::storage(&e))?;
+        return Ok((!revoked).then(Principal::configured_admin));
+    }
     app.store
-        .find_token(tokens::hash(token))
+        .find_token(hash)
         .await
         .map_err(|e| ApiError::storage(&e))
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+/// The token of an `Authorization: Bearer` header.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())

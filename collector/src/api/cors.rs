@@ -12,7 +12,9 @@
 use super::{ApiError, App};
 use crate::origin::OriginPolicy;
 use axum::extract::{Request, State};
-use axum::http::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, ORIGIN, RETRY_AFTER};
+use axum::http::header::{
+    AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HOST, ORIGIN, RETRY_AFTER,
+};
 use axum::http::{HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -60,9 +62,32 @@ pub async fn ingest_gate(State(app): State<Arc<App>>, request: Request, next: Ne
     gate(&app.ingest_origins, request, next).await
 }
 
-/// Refuses an admin request from an origin `--admin-origin` does not allow.
+/// Refuses an admin request from an origin `--admin-origin` does not allow. A same-origin
+/// request (its `Origin` is this server, as `Host` names it: the console's own page) needs no
+/// grant and passes.
 pub async fn admin_gate(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+    if same_origin(&request) {
+        return next.run(request).await;
+    }
     gate(&app.admin_origins, request, next).await
+}
+
+/// Whether `Origin` names the host the request was sent to (`Host` in HTTP/1.1, the
+/// `:authority` in HTTP/2).
+fn same_origin(request: &Request) -> bool {
+    let headers = request.headers();
+    let origin = headers.get(ORIGIN).and_then(|v| v.to_str().ok());
+    let host = headers
+        .get(HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| request.uri().authority().map(|a| a.as_str()));
+    match (origin, host) {
+        (Some(origin), Some(host)) => origin
+            .strip_prefix("https://")
+            .or_else(|| origin.strip_prefix("http://"))
+            .is_some_and(|rest| rest.eq_ignore_ascii_case(host)),
+        _ => false,
+    }
 }
 
 async fn gate(policy: &OriginPolicy, request: Request, next: Next) -> Response {

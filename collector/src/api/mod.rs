@@ -18,6 +18,11 @@
 //! | `GET /opendsr/v1/discovery`, `GET /opendsr/v1/certificate.pem` | anyone | OpenDSR discovery and the signing certificate |
 //! | `GET /v1/exports/{token}` | the token's holder | an export, 7 days |
 //! | `POST /v1/dsr`, `GET /v1/dsr/{id}?secret=` | browsers, API key / the secret's holder | a visitor's own request |
+//! | `GET /console/…`, `POST`/`GET`/`DELETE /console/api/session` | anyone / a token / a session | the console ([`console`]) |
+//! | `/console/api/v1/…`, `/console/api/metrics`, `/console/api/opendsr/…` | as the route without the prefix | the read/admin API nested for the console |
+//! | `GET /console/api/summary`, `GET /console/api/requests[/{id}]` | `viewer`, `editor`, `admin` | the console's reads |
+//! | `POST /console/api/requests`, `DELETE /console/api/requests/{id}` | `editor`, `admin` | requests by hand |
+//! | `GET /console/api/audit/verify`, `GET /console/api/settings` | `admin` | the chain's check, settings |
 //!
 //! Layers, outermost first: authorization marked sensitive → request id → request log
 //! (`TraceLayer`) → request id echoed → requests counted by route and status →
@@ -31,6 +36,8 @@
 mod admin;
 mod audit;
 mod auth;
+pub mod console;
+mod console_api;
 mod cors;
 mod early_close;
 mod error;
@@ -114,6 +121,8 @@ pub struct App {
     pub stopping: tokio::sync::watch::Receiver<bool>,
     /// Data subjects' rights: OpenDSR signing, workers' wake-ups, the clock, retention.
     pub rights: Arc<crate::rights::Rights>,
+    /// The console's signed-in sessions (in memory).
+    pub sessions: console::Sessions,
 }
 
 /// The connection's peer, put on every request by the server (before any proxy header is
@@ -355,7 +364,13 @@ pub fn router(app: Arc<App>) -> (Router, Vec<RouteInfo>) {
     }
     let (admin, admin_table) = admin.finish();
     table.extend(admin_table);
-    let admin = admin
+    // The console's page reaches these same routes under `/console/api` (its cookie is
+    // `Path=/console`): the same handlers with their own auth and audit layers, nested.
+    let (console, console_table) = console_routes(Routes::new(Arc::clone(&app))).finish();
+    table.extend(console_table);
+    let admin = console
+        .nest(console::API_PREFIX, admin.clone())
+        .merge(admin)
         .route_layer(cors::admin_layer(&app.admin_origins))
         .route_layer(from_fn_with_state(Arc::clone(&app), cors::admin_gate))
         .route_layer(from_fn_with_state(Arc::clone(&app), gate::admin_allowlist));
@@ -426,6 +441,99 @@ pub fn router(app: Arc<App>) -> (Router, Vec<RouteInfo>) {
         .with_state(app)
         .layer(layers);
     (router, table)
+}
+
+/// The console's pages, sessions and own routes (see [`console`], [`console_api`]). The pages and
+/// the session exchange are public (the exchange checks the token itself); the rest need a
+/// token's or a session's permission like every other route.
+fn console_routes(routes: Routes) -> Routes {
+    let users = Access::Token(Permission::ReadUsers);
+    let requests = Access::Token(Permission::EraseData);
+    routes
+        .add(
+            Method::GET,
+            "/console/",
+            Access::Public,
+            "console.page",
+            get(console::index),
+        )
+        .add(
+            Method::GET,
+            "/console/{file}",
+            Access::Public,
+            "console.page",
+            get(console::file),
+        )
+        .add(
+            Method::POST,
+            "/console/api/session",
+            Access::Public,
+            "console.sign_in",
+            post(console::sign_in),
+        )
+        .add(
+            Method::GET,
+            "/console/api/session",
+            Access::Public,
+            "console.session",
+            get(console::current),
+        )
+        .add(
+            Method::DELETE,
+            "/console/api/session",
+            Access::Public,
+            "console.sign_out",
+            delete(console::sign_out),
+        )
+        .add(
+            Method::GET,
+            "/console/api/summary",
+            Access::Token(Permission::ReadData),
+            "console.summary",
+            get(console_api::summary),
+        )
+        .add(
+            Method::GET,
+            "/console/api/requests",
+            users,
+            "console.requests",
+            get(console_api::requests),
+        )
+        .add(
+            Method::GET,
+            "/console/api/requests/{id}",
+            users,
+            "console.request",
+            get(console_api::request),
+        )
+        .add(
+            Method::POST,
+            "/console/api/requests",
+            requests,
+            "console.request_create",
+            post(console_api::create),
+        )
+        .add(
+            Method::DELETE,
+            "/console/api/requests/{id}",
+            requests,
+            "console.request_cancel",
+            delete(console_api::cancel),
+        )
+        .add(
+            Method::GET,
+            "/console/api/audit/verify",
+            Access::Token(Permission::ReadAudit),
+            "audit.verify",
+            get(console_api::verify),
+        )
+        .add(
+            Method::GET,
+            "/console/api/settings",
+            Access::Token(Permission::ManageTokens),
+            "console.settings",
+            get(console_api::settings),
+        )
 }
 
 async fn not_found() -> ApiError {

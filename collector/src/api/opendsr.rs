@@ -62,7 +62,7 @@ fn error(status: StatusCode, field: Option<&str>, message: &str) -> Response {
 }
 
 /// A 400 naming a field, before it becomes the spec's error answer.
-struct Invalid {
+pub(super) struct Invalid {
     field: Option<String>,
     message: String,
 }
@@ -242,16 +242,17 @@ fn identity_ids(identity: &Value, at: &str) -> Result<Vec<String>, Invalid> {
 }
 
 /// A checked request body.
-struct Checked {
-    id: String,
-    kind: String,
-    regulation: String,
-    submitted_time: String,
-    ids: Vec<String>,
-    callback_urls: Vec<String>,
+pub(super) struct Checked {
+    pub(super) id: String,
+    pub(super) kind: String,
+    pub(super) regulation: String,
+    pub(super) submitted_time: String,
+    pub(super) ids: Vec<String>,
+    pub(super) callback_urls: Vec<String>,
 }
 
-fn check(app: &App, body: &[u8], route: Route) -> Result<Checked, Invalid> {
+/// Checks an OpenDSR request body (the console's requests are checked the same way).
+pub(super) fn check(app: &App, body: &[u8], route: Route) -> Result<Checked, Invalid> {
     let value: Value =
         serde_json::from_slice(body).map_err(|e| invalid_body(format!("body is not JSON: {e}")))?;
     let Value::Object(body) = value else {
@@ -362,7 +363,7 @@ fn created_body(app: &App, request: &Request, body: &[u8]) -> Value {
 
 /// Which name a request came in under.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Route {
+pub(super) enum Route {
     /// `/opendsr/v1/requests`.
     OpenDsr,
     /// `/opendsr/v1/opengdpr_requests`, the prior name (spec 10.1): `regulation` may be absent.

@@ -39,7 +39,8 @@ impl Status {
         }
     }
 
-    fn parse(text: &str) -> Result<Status, StoreError> {
+    /// The status named `text`, as stored.
+    pub fn parse(text: &str) -> Result<Status, StoreError> {
         match text {
             "pending" => Ok(Status::Pending),
             "in_progress" => Ok(Status::InProgress),

@@ -11,6 +11,7 @@
 //! makes handlers wait: back-pressure instead of unbounded memory.
 
 mod access;
+pub mod console;
 mod direct;
 pub mod dsr;
 pub mod dsr_handle;
