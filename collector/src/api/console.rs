@@ -10,7 +10,7 @@
 //! session ends after [`IDLE`] without a call, [`MAX_AGE`] after sign-in (on the collector's
 //! [`crate::clock::Clock`], so tests move it by hand), at `DELETE
 //! /console/api/session`, or when its token is revoked: the token's hash is looked up again on
-//! every call, exactly as for a bearer token. [`super::auth::identify`] accepts the cookie;
+//! every call, exactly as for a bearer token. `auth::identify` accepts the cookie;
 //! anything but `GET`/`HEAD` also needs the session's CSRF token in `X-Consentry-CSRF`, so the
 //! cookie alone never authorises a change. Sign-in and sign-out are audit entries
 //! (`console.sign_in`, `console.sign_out`) in the token's name.
