@@ -328,6 +328,19 @@ async fn an_export_is_served_for_seven_days_then_gone() {
         downloads,
         ["200", "200", "410", "410", "200", "200", "410", "410"]
     );
+    let metrics = server.admin(Method::GET, "/metrics", "").await;
+    let metrics = String::from_utf8_lossy(&metrics.body);
+    for line in [
+        "consentry_dsr_requests_total{origin=\"opendsr\",type=\"access\"} 1",
+        "consentry_dsr_requests_total{origin=\"opendsr\",type=\"portability\"} 1",
+        "consentry_dsr_completed_total{type=\"access\"} 1",
+        "consentry_dsr_completed_total{type=\"portability\"} 1",
+        "consentry_export_downloads_total{status=\"200\"} 4",
+        "consentry_export_downloads_total{status=\"404\"} 2",
+        "consentry_export_downloads_total{status=\"410\"} 4",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
+    }
 }
 
 #[tokio::test]
@@ -370,6 +383,15 @@ async fn erasing_a_person_deletes_the_exports_made_for_them() {
         )
         .await;
     assert_eq!(erased.json()["erased"]["exports"], 1, "{erased:?}");
+    let erased_events = erased.json()["erased"]["events"].as_u64().unwrap();
+    let metrics = server.admin(Method::GET, "/metrics", "").await;
+    let line = format!("consentry_events_erased_total {erased_events}");
+    assert!(
+        String::from_utf8_lossy(&metrics.body)
+            .lines()
+            .any(|l| l == line),
+        "{line}"
+    );
     assert!(!file.exists());
     assert_eq!(server.send(Method::GET, &path, &[], "").await.status, 404);
     // The finished access request keeps no identity of the person: its sealed identities are
