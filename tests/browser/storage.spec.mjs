@@ -110,7 +110,12 @@ test('with localStorage full, nothing admitted is lost across a reload', async (
   await eventually(() => new Set(recorder().events.filter((e) => e.name.startsWith('offline-')).map((e) => e.name)).size === count, {
     timeout: 45_000,
   });
-  expect(recorder().duplicates()).toEqual([]);
+  // The one duplicate the README's "at least once" allows: Chromium sometimes lets the leaving
+  // page see the network back and send a keepalive batch (uncompressed, at most 64 KiB) whose
+  // answer it never hears; the next page adopts the stored copy and sends it again. Nothing
+  // else may arrive twice.
+  const keptAlive = new Set(recorder().requests.filter((r) => r.encoding === null).flatMap((r) => r.ids));
+  expect(recorder().duplicates().filter((id) => !keptAlive.has(id))).toEqual([]);
 });
 
 test('without IndexedDB: consent kept, events in memory only, never in plain text, and the page is told', async ({ page }) => {
