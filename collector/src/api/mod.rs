@@ -70,7 +70,7 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::StatusCode;
 use axum::http::{HeaderName, Method};
 use axum::middleware::{from_fn, from_fn_with_state, map_response_with_state};
-use axum::routing::{delete, get, patch, post, put};
+use axum::routing::{delete, get, patch, post, put, MethodRouter};
 use axum::Router;
 use routes::{Access, RouteInfo, Routes};
 use std::sync::Arc;
@@ -183,6 +183,13 @@ pub fn router(app: Arc<App>) -> (Router, Vec<RouteInfo>) {
         .route_layer(from_fn_with_state(Arc::clone(&app), cors::ingest_gate));
 
     let read = Access::Token(Permission::ReadData);
+    // Every answer of an OpenDSR request route's handler is signed.
+    let signed = |handler: MethodRouter<Arc<App>>| {
+        handler.layer(map_response_with_state(
+            Arc::clone(&app),
+            opendsr::sign_unsigned,
+        ))
+    };
     let tokens = Access::Token(Permission::ManageTokens);
     let mut admin = Routes::new(Arc::clone(&app))
         .add(
@@ -281,30 +288,21 @@ pub fn router(app: Arc<App>) -> (Router, Vec<RouteInfo>) {
             "/opendsr/v1/requests",
             Access::Token(Permission::OpenDsr),
             "opendsr.create",
-            post(opendsr::create).layer(map_response_with_state(
-                Arc::clone(&app),
-                opendsr::sign_unsigned,
-            )),
+            signed(post(opendsr::create)),
         )
         .add(
             Method::GET,
             "/opendsr/v1/requests/{id}",
             Access::Token(Permission::OpenDsr),
             "opendsr.status",
-            get(opendsr::status).layer(map_response_with_state(
-                Arc::clone(&app),
-                opendsr::sign_unsigned,
-            )),
+            signed(get(opendsr::status)),
         )
         .add(
             Method::DELETE,
             "/opendsr/v1/requests/{id}",
             Access::Token(Permission::OpenDsr),
             "opendsr.cancel",
-            delete(opendsr::cancel).layer(map_response_with_state(
-                Arc::clone(&app),
-                opendsr::sign_unsigned,
-            )),
+            signed(delete(opendsr::cancel)),
         )
         // The prior OpenGDPR names, which the spec says processors must still honour (10.1).
         .add(
@@ -312,30 +310,21 @@ pub fn router(app: Arc<App>) -> (Router, Vec<RouteInfo>) {
             "/opendsr/v1/opengdpr_requests",
             Access::Token(Permission::OpenDsr),
             "opendsr.create",
-            post(opendsr::create_opengdpr).layer(map_response_with_state(
-                Arc::clone(&app),
-                opendsr::sign_unsigned,
-            )),
+            signed(post(opendsr::create_opengdpr)),
         )
         .add(
             Method::GET,
             "/opendsr/v1/opengdpr_requests/{id}",
             Access::Token(Permission::OpenDsr),
             "opendsr.status",
-            get(opendsr::status).layer(map_response_with_state(
-                Arc::clone(&app),
-                opendsr::sign_unsigned,
-            )),
+            signed(get(opendsr::status)),
         )
         .add(
             Method::DELETE,
             "/opendsr/v1/opengdpr_requests/{id}",
             Access::Token(Permission::OpenDsr),
             "opendsr.cancel",
-            delete(opendsr::cancel).layer(map_response_with_state(
-                Arc::clone(&app),
-                opendsr::sign_unsigned,
-            )),
+            signed(delete(opendsr::cancel)),
         );
     if app.faults.is_some() {
         let test = Access::Token(Permission::TestControls);

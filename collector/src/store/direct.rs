@@ -68,18 +68,11 @@ impl Database {
         now_ms: i64,
         audit: NewAuditEntry,
     ) -> Result<bool, StoreError> {
-        self.change(|conn| {
-            let revoked = access::revoke_token(conn, id, now_ms)?;
-            let outcome = if revoked { "ok" } else { "not_found" };
-            access::append_audit(
-                conn,
-                NewAuditEntry {
-                    outcome: outcome.to_owned(),
-                    ..audit
-                },
-            )?;
-            Ok(revoked)
-        })
+        self.revoke_audited(
+            |conn| access::revoke_token(conn, id, now_ms),
+            "not_found",
+            audit,
+        )
     }
 
     /// Records the configured admin token (by its hash) as revoked, with its audit entry;
@@ -90,9 +83,24 @@ impl Database {
         now_ms: i64,
         audit: NewAuditEntry,
     ) -> Result<bool, StoreError> {
+        self.revoke_audited(
+            |conn| access::revoke_configured_admin(conn, hash, now_ms),
+            "already_revoked",
+            audit,
+        )
+    }
+
+    /// Runs `revoke` and appends `audit` with outcome `ok`, or `otherwise` when nothing was
+    /// revoked, in one transaction.
+    fn revoke_audited(
+        &mut self,
+        revoke: impl FnOnce(&Connection) -> Result<bool, StoreError>,
+        otherwise: &str,
+        audit: NewAuditEntry,
+    ) -> Result<bool, StoreError> {
         self.change(|conn| {
-            let revoked = access::revoke_configured_admin(conn, hash, now_ms)?;
-            let outcome = if revoked { "ok" } else { "already_revoked" };
+            let revoked = revoke(conn)?;
+            let outcome = if revoked { "ok" } else { otherwise };
             access::append_audit(
                 conn,
                 NewAuditEntry {

@@ -489,8 +489,21 @@ impl Store {
         now_ms: i64,
         audit: impl FnOnce(bool) -> NewAuditEntry + Send + 'static,
     ) -> Result<bool, StoreError> {
+        self.revoke_audited(
+            move |conn| access::revoke_configured_admin(conn, &hash, now_ms),
+            audit,
+        )
+        .await
+    }
+
+    /// Runs `revoke` and appends the entry `audit` makes of its answer, in one transaction.
+    async fn revoke_audited(
+        &self,
+        revoke: impl FnOnce(&Connection) -> Result<bool, StoreError> + Send + 'static,
+        audit: impl FnOnce(bool) -> NewAuditEntry + Send + 'static,
+    ) -> Result<bool, StoreError> {
         self.write(move |conn| {
-            let revoked = access::revoke_configured_admin(conn, &hash, now_ms)?;
+            let revoked = revoke(conn)?;
             access::append_audit(conn, audit(revoked))?;
             Ok(revoked)
         })
@@ -515,12 +528,8 @@ impl Store {
         now_ms: i64,
         audit: impl FnOnce(bool) -> NewAuditEntry + Send + 'static,
     ) -> Result<bool, StoreError> {
-        self.write(move |conn| {
-            let revoked = access::revoke_token(conn, &id, now_ms)?;
-            access::append_audit(conn, audit(revoked))?;
-            Ok(revoked)
-        })
-        .await
+        self.revoke_audited(move |conn| access::revoke_token(conn, &id, now_ms), audit)
+            .await
     }
 
     /// Operations waiting for the store thread.
