@@ -7,7 +7,7 @@ use crate::audit::NewAuditEntry;
 use crate::config::{Cli, Encryption};
 use crate::crypto::{keyring_for, DataKey, Keyring};
 use crate::roles::Role;
-use crate::store::{Codec, Database, DATABASE_FILE};
+use crate::store::{Codec, Database, Location, DATABASE_FILE};
 use crate::tokens;
 use base64::Engine;
 use clap::Subcommand;
@@ -130,17 +130,24 @@ fn execute(command: Command, cli: &Cli) -> Result<ExitCode, String> {
         );
         return Ok(ExitCode::SUCCESS);
     }
-    let path = data_dir.join(DATABASE_FILE);
-    if matches!(command, Command::Audit(_) | Command::Key(_)) && !path.is_file() {
-        return Err(format!("no database at {}", path.display()));
+    let location = match cli.store.as_deref() {
+        Some(store) => {
+            crate::config::store_location(store, std::env::var("CONSENTRY_STORE").ok().as_deref())?
+        }
+        None => Location::Sqlite(data_dir.join(DATABASE_FILE)),
+    };
+    if let Location::Sqlite(path) = &location {
+        if matches!(command, Command::Audit(_) | Command::Key(_)) && !path.is_file() {
+            return Err(format!("no database at {}", path.display()));
+        }
+        if cli.store.is_none() && !data_dir.is_dir() {
+            return Err(format!(
+                "no data directory at {} (start the collector once, or give --data-dir)",
+                data_dir.display()
+            ));
+        }
     }
-    if !data_dir.is_dir() {
-        return Err(format!(
-            "no data directory at {} (start the collector once, or give --data-dir)",
-            data_dir.display()
-        ));
-    }
-    let mut db = Database::open(&path).map_err(|e| format!("database: {e}"))?;
+    let mut db = Database::open(&location).map_err(|e| format!("database: {e}"))?;
     match command {
         Command::Token(TokenCommand::Create { role, name }) => {
             let now = crate::clock::now_ms();

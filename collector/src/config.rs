@@ -13,6 +13,8 @@ use crate::network::{parse_network, Networks, Rate};
 use crate::origin::{Origin, OriginPolicy};
 use crate::rights::retention::{self, RetentionConfig, Rule};
 use crate::rights::RightsSettings;
+use crate::store::sql::PostgresTarget;
+use crate::store::Location;
 use clap::Parser;
 use ipnet::IpNet;
 use std::fmt;
@@ -46,6 +48,13 @@ pub struct Cli {
         global = true
     )]
     pub data_dir: PathBuf,
+
+    /// The store: `sqlite:PATH`, or `postgres://USER@HOST:PORT/DB[?sslmode=require&sslrootcert=CA.pem]`
+    /// shared by every instance (give it in the environment, and the password in PGPASSWORD:
+    /// a password on the command line shows in `ps` and is refused). Default: SQLite in
+    /// --data-dir.
+    #[arg(long, env = "CONSENTRY_STORE", hide_env_values = true, global = true)]
+    pub store: Option<String>,
 
     /// PEM certificate chain to serve (with --tls-key); without both, a local CA is used.
     #[arg(long, env = "CONSENTRY_TLS_CERT", requires = "tls_key")]
@@ -391,8 +400,10 @@ impl Encryption {
 pub struct Settings {
     /// Address to listen on (port 0 picks a free one).
     pub listen: SocketAddr,
-    /// Where the database, certificates and generated admin token live.
+    /// Where the certificates, generated keys, exports and (by default) the database live.
     pub data_dir: PathBuf,
+    /// The store; `None` is SQLite in the data directory.
+    pub store: Option<Location>,
     /// TLS or plain HTTP.
     pub transport: Transport,
     /// API keys and their environments.
@@ -450,6 +461,8 @@ pub enum ConfigError {
     NoEncryptionKey,
     /// A data-subject or retention setting.
     Rights(String),
+    /// A `--store` that does not parse, or shows its password on the command line.
+    Store(String),
 }
 
 impl fmt::Display for ConfigError {
@@ -467,7 +480,7 @@ impl fmt::Display for ConfigError {
             ),
             ConfigError::Keys(e) => e.fmt(f),
             ConfigError::Limit(problem) => f.write_str(problem),
-            ConfigError::Rights(problem) => f.write_str(problem),
+            ConfigError::Rights(problem) | ConfigError::Store(problem) => f.write_str(problem),
             ConfigError::NoEncryptionKey => f.write_str(
                 "no encryption key: give --encryption-key-file FILE (32 random bytes, base64: \
                  `head -c 32 /dev/urandom | base64`) or CONSENTRY_ENCRYPTION_KEY, or \
@@ -485,13 +498,44 @@ impl From<KeyError> for ConfigError {
     }
 }
 
+/// Reads `--store` (`from_env`: the value of `CONSENTRY_STORE`, if set): `sqlite:PATH` or a
+/// PostgreSQL URL, whose password must not come from the command line.
+pub fn store_location(store: &str, from_env: Option<&str>) -> Result<Location, String> {
+    if let Some(path) = store.strip_prefix("sqlite:") {
+        if path.is_empty() {
+            return Err("--store sqlite:PATH needs a path".to_owned());
+        }
+        return Ok(Location::Sqlite(PathBuf::from(path)));
+    }
+    if store.starts_with("postgres://") || store.starts_with("postgresql://") {
+        if PostgresTarget::url_has_password(store) && from_env != Some(store) {
+            return Err("--store: a password on the command line shows in `ps`; give it in \
+                        PGPASSWORD (or the whole URL in CONSENTRY_STORE)"
+                .to_owned());
+        }
+        let password = std::env::var("PGPASSWORD").ok();
+        return PostgresTarget::parse(store, password.as_deref()).map(Location::Postgres);
+    }
+    Err(format!(
+        "--store {store:?}: give sqlite:PATH or a postgres:// URL"
+    ))
+}
+
 impl Settings {
+    /// Where the store is: `--store`, or SQLite in the data directory.
+    pub fn store_location(&self) -> Location {
+        self.store.clone().unwrap_or_else(|| {
+            Location::Sqlite(self.data_dir.join(crate::store::DATABASE_FILE))
+        })
+    }
+
     /// Settings with the defaults of the command line: TLS with the local CA, no origins, a
     /// generated admin token, no fault injection, 1 MiB bodies.
     pub fn new(listen: SocketAddr, data_dir: PathBuf, api_keys: ApiKeys) -> Settings {
         Settings {
             listen,
             data_dir,
+            store: None,
             transport: Transport::TlsLocalCa,
             api_keys,
             ingest_origins: OriginPolicy::none(),
@@ -606,6 +650,12 @@ impl Settings {
                 max_body_memory_per_client: cli.max_body_memory_per_client_bytes,
                 ..ConnectionLimits::default()
             },
+            store: cli
+                .store
+                .as_deref()
+                .map(|store| store_location(store, std::env::var("CONSENTRY_STORE").ok().as_deref()))
+                .transpose()
+                .map_err(ConfigError::Store)?,
             ..Settings::new(cli.listen, cli.data_dir, ApiKeys::new(cli.api_keys)?)
         };
         settings.check()?;

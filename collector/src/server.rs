@@ -20,7 +20,7 @@ use crate::network::Limiter;
 use crate::peers::PeerCounts;
 use crate::rights::signing::Signer;
 use crate::rights::{callbacks, fulfil, retention, Rights};
-use crate::store::{Codec, Store, StoreCloser, StoreError, DATABASE_FILE};
+use crate::store::{Codec, Location, Store, StoreCloser, StoreError};
 use crate::tls::{self, LocalCa, TlsError};
 use std::fmt;
 use std::io;
@@ -163,13 +163,17 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         Err(e) => return Err(StartError::Encryption(e)),
     };
     let metrics = Metrics::new().map_err(|e| StartError::Metrics(e.to_string()))?;
+    let location = settings.store_location();
     let (store, closer) = Store::open(
-        &dir.join(DATABASE_FILE),
+        location.clone(),
         codec,
         metrics.store_commit_seconds.clone(),
     )
+    .await
     .map_err(StartError::Store)?;
-    restrict_database_files(&dir).map_err(|e| StartError::DataDir(dir.clone(), e))?;
+    if let Location::Sqlite(path) = &location {
+        restrict_database_files(path).map_err(|e| StartError::DataDir(dir.clone(), e))?;
+    }
     store
         .audit(system_entry("collector.start"))
         .await
@@ -380,12 +384,13 @@ async fn forget_idle_buckets(app: Arc<App>) {
 /// Makes the database and its WAL and shared-memory files readable by their owner only (SQLite
 /// creates them under the process's umask; the WAL and shm files it makes later copy the
 /// database file's mode).
-fn restrict_database_files(dir: &Path) -> io::Result<()> {
+fn restrict_database_files(database: &Path) -> io::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         for suffix in ["", "-wal", "-shm"] {
-            let path = dir.join(format!("{DATABASE_FILE}{suffix}"));
+            let mut path = database.as_os_str().to_owned();
+            path.push(suffix);
             match std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -394,7 +399,7 @@ fn restrict_database_files(dir: &Path) -> io::Result<()> {
         }
     }
     #[cfg(not(unix))]
-    let _ = dir;
+    let _ = database;
     Ok(())
 }
 

@@ -112,7 +112,7 @@ async fn export(app: &App, request: &Request, ids: Vec<String>) -> Result<(), St
         std::fs::write(&partial, &sealed)?;
         std::fs::rename(&partial, &file)
     };
-    write().map_err(|e| StoreError::Sqlite(format!("cannot write the export: {e}")))?;
+    write().map_err(|e| StoreError::Database(format!("cannot write the export: {e}")))?;
     let token = random_token().map_err(|e| StoreError::Crypto(e.to_string()))?;
     let now = rights.clock.now_ms();
     let done = app

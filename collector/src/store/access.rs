@@ -7,7 +7,7 @@ use super::StoreError;
 use crate::audit::{AuditEntry, NewAuditEntry, GENESIS_HASH};
 use crate::roles::Role;
 use crate::tokens::{Principal, TokenRecord};
-use rusqlite::{Connection, OptionalExtension, Row};
+use super::sql::{Connection, OptionalExtension, Row};
 
 /// Stores a new token.
 pub fn insert_token(conn: &Connection, token: &TokenRecord) -> Result<(), StoreError> {
@@ -24,7 +24,7 @@ pub fn insert_token(conn: &Connection, token: &TokenRecord) -> Result<(), StoreE
     Ok(())
 }
 
-fn token_from(row: &Row<'_>) -> rusqlite::Result<(TokenRecord, String)> {
+fn token_from(row: &Row<'_>) -> super::sql::Result<(TokenRecord, String)> {
     let role: String = row.get(2)?;
     Ok((
         TokenRecord {
@@ -42,7 +42,7 @@ fn token_from(row: &Row<'_>) -> rusqlite::Result<(TokenRecord, String)> {
 fn with_role((mut token, role): (TokenRecord, String)) -> Result<TokenRecord, StoreError> {
     token.role = role
         .parse()
-        .map_err(|e| StoreError::Sqlite(format!("token {}: {e}", token.id)))?;
+        .map_err(|e| StoreError::Database(format!("token {}: {e}", token.id)))?;
     Ok(token)
 }
 
@@ -51,7 +51,7 @@ pub fn list_tokens(conn: &Connection) -> Result<Vec<TokenRecord>, StoreError> {
     let mut statement = conn.prepare_cached(
         "SELECT id, name, role, hash, created_at_ms, revoked_at_ms FROM tokens ORDER BY created_at_ms, id",
     )?;
-    let rows = statement.query_map([], token_from)?;
+    let rows = statement.query_map((), token_from)?;
     rows.map(|row| with_role(row?)).collect()
 }
 
@@ -123,7 +123,7 @@ pub fn find_token(conn: &Connection, hash: &str) -> Result<Option<Principal>, St
 pub fn append_audit(conn: &Connection, entry: NewAuditEntry) -> Result<AuditEntry, StoreError> {
     let head: Option<(i64, String)> = conn
         .prepare_cached("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")?
-        .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .query_row((), |row| Ok((row.get(0)?, row.get(1)?)))
         .optional()?;
     let (seq, prev) = head.map_or((1, GENESIS_HASH.to_owned()), |(seq, hash)| (seq + 1, hash));
     let stored = entry.chain(seq, &prev);
@@ -177,7 +177,7 @@ pub fn audit_page(
 /// How many entries the log holds (its head's sequence number).
 pub fn audit_length(conn: &Connection) -> Result<i64, StoreError> {
     Ok(
-        conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM audit_log", [], |row| {
+        conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM audit_log", (), |row| {
             row.get(0)
         })?,
     )

@@ -95,7 +95,7 @@ impl Store {
             let mut requests_by_status = BTreeMap::new();
             let mut statement =
                 conn.prepare_cached("SELECT status, COUNT(*) FROM dsr_requests GROUP BY status")?;
-            let mut rows = statement.query([])?;
+            let mut rows = statement.query(())?;
             while let Some(row) = rows.next()? {
                 let status: String = row.get(0)?;
                 let count: i64 = row.get(1)?;
@@ -103,7 +103,7 @@ impl Store {
             }
             let failed: i64 = conn.query_row(
                 "SELECT COUNT(*) FROM dsr_callbacks WHERE state = 'failed'",
-                [],
+                (),
                 |row| row.get(0),
             )?;
             Ok(Overview {

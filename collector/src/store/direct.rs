@@ -1,13 +1,12 @@
 //! Direct, synchronous access to the database for the command-line tools (`token`, `audit`,
-//! `key`), which may run while a collector serves the same file: every change is one
-//! `BEGIN IMMEDIATE` transaction, so it waits for the collector's write lock (SQLite's busy
-//! timeout) rather than interleaving with it.
+//! `key`), which may run while collectors serve the same database: every change is one write
+//! transaction, so it waits for the collectors' write lock (SQLite's busy timeout, PostgreSQL's
+//! advisory lock) rather than interleaving with them.
 
-use super::{access, rotation, schema, sealed, Codec, StoreError};
+use super::sql::Connection;
+use super::{access, rotation, sealed, Codec, Location, StoreError};
 use crate::audit::{self, AuditEntry, BrokenChain, NewAuditEntry, GENESIS_HASH};
 use crate::tokens::TokenRecord;
-use rusqlite::{Connection, TransactionBehavior};
-use std::path::Path;
 
 /// How many audit entries `verify_audit` reads at a time.
 const VERIFY_PAGE: u32 = 1000;
@@ -24,24 +23,20 @@ impl std::fmt::Debug for Database {
 }
 
 impl Database {
-    /// Opens (creating and migrating if needed) the database at `path`.
-    pub fn open(path: &Path) -> Result<Database, StoreError> {
+    /// Opens (creating and migrating if needed) the database at `location`. Blocks: call it
+    /// off the async runtime.
+    pub fn open(location: &Location) -> Result<Database, StoreError> {
         Ok(Database {
-            conn: schema::open(path)?,
+            conn: location.connect()?,
         })
     }
 
-    /// Runs `change` in one immediate transaction.
+    /// Runs `change` in one write transaction.
     pub(super) fn change<T>(
         &mut self,
         change: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let out = change(&tx)?;
-        tx.commit()?;
-        Ok(out)
+        self.conn.write(change)
     }
 
     /// Stores a token and its audit entry.

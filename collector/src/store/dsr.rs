@@ -9,8 +9,8 @@
 
 use super::sealed::{aad, Codec};
 use super::StoreError;
-use rusqlite::types::Value;
-use rusqlite::{Connection, OptionalExtension};
+use super::sql::Value;
+use super::sql::{Connection, OptionalExtension};
 use serde::Serialize;
 use std::collections::BTreeSet;
 
@@ -46,7 +46,7 @@ impl Status {
             "in_progress" => Ok(Status::InProgress),
             "completed" => Ok(Status::Completed),
             "cancelled" => Ok(Status::Cancelled),
-            other => Err(StoreError::Sqlite(format!(
+            other => Err(StoreError::Database(format!(
                 "unknown request status {other}"
             ))),
         }
@@ -197,7 +197,7 @@ const REQUEST_COLUMNS: &str = "id, kind, origin, regulation, status, controller_
     submitted_time, received_at_ms, expected_at_ms, updated_at_ms, request_hash, callback_urls,
     results_count, results_token, status_secret_hash, claims, key_id";
 
-fn request_from(row: &rusqlite::Row<'_>, codec: &Codec) -> Result<Request, StoreError> {
+fn request_from(row: &super::sql::Row<'_>, codec: &Codec) -> Result<Request, StoreError> {
     let id: String = row.get(0)?;
     let status: String = row.get(4)?;
     let urls: String = row.get(11)?;
@@ -214,7 +214,7 @@ fn request_from(row: &rusqlite::Row<'_>, codec: &Codec) -> Result<Request, Store
         updated_at_ms: row.get(9)?,
         request_hash: row.get(10)?,
         callback_urls: serde_json::from_str(&urls)
-            .map_err(|e| StoreError::Sqlite(format!("stored callback URLs: {e}")))?,
+            .map_err(|e| StoreError::Database(format!("stored callback URLs: {e}")))?,
         results_count: row.get(12)?,
         results_token: codec.open_opt(
             key.as_deref(),
@@ -246,7 +246,7 @@ pub fn ids_of(conn: &Connection, codec: &Codec, id: &str) -> Result<Vec<String>,
         |row| Ok((row.get(0)?, row.get(1)?)),
     )?;
     let text = codec.open(key.as_deref(), &aad("dsr_requests.identities", id), sealed)?;
-    serde_json::from_str(&text).map_err(|e| StoreError::Sqlite(format!("stored identities: {e}")))
+    serde_json::from_str(&text).map_err(|e| StoreError::Database(format!("stored identities: {e}")))
 }
 
 /// Stores a new request and queues its `pending` callbacks; the same request again is answered
@@ -265,9 +265,9 @@ pub fn create(
         });
     }
     let ids = serde_json::to_string(&request.ids)
-        .map_err(|e| StoreError::Sqlite(format!("cannot encode identities: {e}")))?;
+        .map_err(|e| StoreError::Database(format!("cannot encode identities: {e}")))?;
     let urls = serde_json::to_string(&request.callback_urls)
-        .map_err(|e| StoreError::Sqlite(format!("cannot encode callback URLs: {e}")))?;
+        .map_err(|e| StoreError::Database(format!("cannot encode callback URLs: {e}")))?;
     conn.prepare_cached(
         "INSERT INTO dsr_requests
             (id, kind, origin, regulation, status, controller_id, submitted_time, received_at_ms,
@@ -275,7 +275,7 @@ pub fn create(
              status_secret_hash, key_id)
          VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?8, ?7, ?9, ?10, ?11, ?12, ?13)",
     )?
-    .execute(rusqlite::params![
+    .execute(super::sql::params![
         &request.id,
         &request.kind,
         &request.origin,
@@ -295,11 +295,11 @@ pub fn create(
     )?;
     for id in &request.ids {
         for index in codec.indexes(id) {
-            link.execute(rusqlite::params![&request.id, index])?;
+            link.execute(super::sql::params![&request.id, index])?;
         }
     }
     let stored = get(conn, codec, &request.id)?
-        .ok_or_else(|| StoreError::Sqlite("the new request is not there".to_owned()))?;
+        .ok_or_else(|| StoreError::Database("the new request is not there".to_owned()))?;
     queue_callbacks(conn, codec, &stored, request.received_at_ms, callback_body)?;
     Ok(Created::New(stored))
 }
@@ -319,7 +319,7 @@ fn queue_callbacks(
     )?;
     for url in &request.callback_urls {
         let body = callback_body(request, url);
-        insert.execute(rusqlite::params![
+        insert.execute(super::sql::params![
             &request.id,
             url,
             request.status.as_str(),
@@ -342,7 +342,7 @@ fn set_status(
     conn.prepare_cached("UPDATE dsr_requests SET status = ?2, updated_at_ms = ?3 WHERE id = ?1")?
         .execute((id, status.as_str(), now_ms))?;
     let request = get(conn, codec, id)?
-        .ok_or_else(|| StoreError::Sqlite(format!("request {id} vanished")))?;
+        .ok_or_else(|| StoreError::Database(format!("request {id} vanished")))?;
     queue_callbacks(conn, codec, &request, now_ms, callback_body)?;
     Ok(request)
 }
@@ -396,7 +396,7 @@ pub fn claim(
              SELECT * FROM (SELECT id, status FROM dsr_requests WHERE status = 'pending'
                             ORDER BY seq LIMIT 1)
              LIMIT 1",
-            [],
+            (),
             |row| Ok((row.get(0)?, row.get(1)?)),
         )
         .optional()?;
@@ -432,14 +432,14 @@ pub fn complete(
     conn.prepare_cached(
         "UPDATE dsr_requests SET results_count = ?2, results_token = ?3 WHERE id = ?1",
     )?
-    .execute(rusqlite::params![
+    .execute(super::sql::params![
         id,
         results_count,
         codec.seal_opt(&aad("dsr_requests.results_token", id), results_token)?,
     ])?;
     if request.kind == "erasure" {
         conn.prepare_cached("UPDATE dsr_requests SET identities = ?2 WHERE id = ?1")?
-            .execute(rusqlite::params![
+            .execute(super::sql::params![
                 id,
                 codec.seal(&aad("dsr_requests.identities", id), "[]")?
             ])?;
@@ -600,7 +600,7 @@ pub fn insert_export(
         "INSERT INTO exports (token_hash, request_id, file, created_at_ms, expires_at_ms,
          results_count) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
-    .execute(rusqlite::params![
+    .execute(super::sql::params![
         token_hash,
         request_id,
         file,
@@ -643,8 +643,8 @@ pub fn expire_exports(
         let mut rows = statement.query((now_ms, limit))?;
         let mut hashes = Vec::new();
         while let Some(row) = rows.next()? {
-            hashes.push(row.get::<_, String>(0)?);
-            files.push(row.get::<_, String>(1)?);
+            hashes.push(row.get::<String>(0)?);
+            files.push(row.get::<String>(1)?);
         }
         drop(rows);
         let mut clear =

@@ -11,8 +11,8 @@ use super::subject_handle::remove_files;
 use super::subjects::{self, Erased};
 use super::{access, Store, StoreError};
 use crate::audit::{NewAuditEntry, SYSTEM_ACTOR};
-use rusqlite::types::Value;
-use rusqlite::Connection;
+use super::sql::Value;
+use super::sql::Connection;
 use serde_json::json;
 
 /// Who changed a request's status, for the audit log: a token's name and role, or the system.
@@ -177,7 +177,7 @@ impl Store {
             let mut count = 0i64;
             let mut push = |value: serde_json::Value, out: &mut String| -> Result<(), StoreError> {
                 let line = serde_json::to_string(&value)
-                    .map_err(|e| StoreError::Sqlite(format!("cannot encode the export: {e}")))?;
+                    .map_err(|e| StoreError::Database(format!("cannot encode the export: {e}")))?;
                 out.push_str(&line);
                 out.push('\n');
                 count += 1;

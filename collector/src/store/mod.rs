@@ -1,8 +1,9 @@
-//! Durable storage in SQLite: one file in the data directory, WAL mode, `synchronous=FULL`,
-//! versioned migrations.
+//! Durable storage: SQLite by default (one file in the data directory, WAL mode,
+//! `synchronous=FULL`), or PostgreSQL shared by several collector instances (synchronous commit
+//! on); versioned migrations either way. The queries are written once, over [`sql::Connection`].
 //!
-//! SQLite calls block, so they never run on the async runtime. One dedicated thread owns the
-//! only connection and serves every operation, sent as a message over a bounded channel and
+//! Database calls block, so they never run on the async runtime. One dedicated thread owns the
+//! process's connection and serves every operation, sent as a message over a bounded channel and
 //! answered on a oneshot channel ([`Store`] is the async handle). One owner means no connection
 //! mutex and no `SQLITE_BUSY` between our own writers, and it allows group commit: the thread
 //! takes every batch waiting in the channel, stores each in its own SAVEPOINT inside one
@@ -19,7 +20,9 @@ mod queries;
 pub mod retention;
 mod rotation;
 mod schema;
+mod schema_postgres;
 mod sealed;
+pub mod sql;
 pub mod subject_handle;
 pub mod subjects;
 mod worker;
@@ -29,13 +32,13 @@ pub use sealed::Codec;
 
 use crate::audit::{AuditEntry, NewAuditEntry};
 use crate::tokens::{Principal, TokenRecord};
-use rusqlite::Connection;
+use sql::Connection;
 
 use serde::Serialize;
 use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::{mpsc, oneshot};
 
@@ -49,8 +52,8 @@ const CHANNEL_CAPACITY: usize = 256;
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum StoreError {
-    /// SQLite reported an error.
-    Sqlite(String),
+    /// The database reported an error.
+    Database(String),
     /// The database was written by a newer collector.
     NewerSchema {
         /// The schema version in the file.
@@ -76,7 +79,7 @@ pub enum StoreError {
 impl fmt::Display for StoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            StoreError::Sqlite(e) => write!(f, "sqlite: {e}"),
+            StoreError::Database(e) => write!(f, "{e}"),
             StoreError::NewerSchema { found, known } => write!(
                 f,
                 "the database has schema version {found}, newer than {known}: use a newer collector"
@@ -104,7 +107,39 @@ impl std::error::Error for StoreError {}
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        StoreError::Sqlite(e.to_string())
+        StoreError::Database(format!("sqlite: {e}"))
+    }
+}
+
+impl From<sql::Error> for StoreError {
+    fn from(e: sql::Error) -> Self {
+        StoreError::Database(e.to_string())
+    }
+}
+
+/// Where the store keeps its data.
+#[derive(Clone, Debug)]
+pub enum Location {
+    /// One SQLite file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL database, which several collector instances may share.
+    Postgres(sql::PostgresTarget),
+}
+
+impl Location {
+    /// Opens a connection (creating and migrating the schema if needed). Blocks: call it off
+    /// the async runtime.
+    pub fn connect(&self) -> Result<Connection, StoreError> {
+        schema::open(self)
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Location::Sqlite(path) => write!(f, "sqlite:{}", path.display()),
+            Location::Postgres(target) => write!(f, "{target}"),
+        }
     }
 }
 
@@ -334,25 +369,41 @@ pub struct StoreCloser {
 }
 
 impl Store {
-    /// Opens (creating and migrating if needed) the database at `path`, checks that `codec`
-    /// has every key the database holds data under, and starts its thread.
+    /// Opens (creating and migrating if needed) the database at `location`, checks that
+    /// `codec` has every key the database holds data under, and starts its thread, which owns
+    /// the connection (it is made there: a PostgreSQL client drives its own I/O and must not
+    /// run on the async runtime).
     ///
     /// `commit_seconds` observes how long each write group takes from BEGIN to COMMIT.
-    pub fn open(
-        path: &Path,
+    pub async fn open(
+        location: Location,
         codec: Codec,
         commit_seconds: prometheus::Histogram,
     ) -> Result<(Store, StoreCloser), StoreError> {
-        let conn = schema::open(path)?;
-        sealed::check_keys(&conn, &codec)?;
         let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
         let pending = Arc::new(PendingCounters::default());
         let thread_pending = Arc::clone(&pending);
         let thread_codec = codec.clone();
+        let (opened, answer) = oneshot::channel();
         let thread = std::thread::Builder::new()
             .name("consentry-store".to_owned())
-            .spawn(move || worker::run(conn, rx, &thread_pending, &commit_seconds, &thread_codec))
+            .spawn(move || {
+                let conn = location.connect().and_then(|conn| {
+                    sealed::check_keys(&conn, &thread_codec)?;
+                    Ok(conn)
+                });
+                match conn {
+                    Ok(conn) => {
+                        let _ = opened.send(Ok(()));
+                        worker::run(conn, rx, &thread_pending, &commit_seconds, &thread_codec);
+                    }
+                    Err(e) => {
+                        let _ = opened.send(Err(e));
+                    }
+                }
+            })
             .map_err(|e| StoreError::Thread(e.to_string()))?;
+        answer.await.map_err(|_| StoreError::Closed)??;
         Ok((
             Store {
                 tx: tx.clone(),
@@ -540,7 +591,7 @@ impl Store {
     /// Whether the store thread answers and the database reads.
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.read(|conn| {
-            conn.query_row("SELECT COUNT(*) FROM schema_migrations", [], |_| Ok(()))?;
+            conn.query_row("SELECT COUNT(*) FROM schema_migrations", (), |_| Ok(()))?;
             Ok(())
         })
         .await

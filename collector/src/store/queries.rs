@@ -3,8 +3,8 @@
 
 use super::sealed::{aad, Codec, SealedBatch};
 use super::{EventsPage, IngestCounts, Stats, StoreError, StoredConsent, StoredEvent};
-use rusqlite::types::Value;
-use rusqlite::Connection;
+use super::sql::Value;
+use super::sql::Connection;
 use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 
@@ -17,7 +17,7 @@ const REJECTED_PREFIX: &str = "rejected:";
 const SUPPRESSED: &str = "suppressed";
 
 fn int(n: u64) -> Result<i64, StoreError> {
-    i64::try_from(n).map_err(|_| StoreError::Sqlite(format!("{n} does not fit an integer column")))
+    i64::try_from(n).map_err(|_| StoreError::Database(format!("{n} does not fit an integer column")))
 }
 
 fn count(n: i64) -> u64 {
@@ -47,13 +47,14 @@ fn insert(
 ) -> Result<IngestCounts, StoreError> {
     let batch = &sealed.batch;
     let key_id = sealed.key_id.as_deref();
-    conn.prepare_cached(
+    let batch_seq: i64 = conn.prepare_cached(
         "INSERT INTO batches
             (batch_id, environment, received_at_ms, sent_at_ms, sdk_name, sdk_version, consent_state,
              key_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         RETURNING seq",
     )?
-    .execute((
+    .query_row((
         &batch.batch_id,
         &batch.environment,
         int(batch.received_at_ms)?,
@@ -62,8 +63,7 @@ fn insert(
         &batch.sdk_version,
         &sealed.consent_state,
         key_id,
-    ))?;
-    let batch_seq = conn.last_insert_rowid();
+    ), |row| row.get(0))?;
     // `ON CONFLICT(event_id) DO NOTHING` is INSERT OR IGNORE narrowed to the one constraint
     // that means "already stored": any other violation is still an error.
     let mut insert_event = conn.prepare_cached(
@@ -93,7 +93,7 @@ fn insert(
     let any_suppressed = subject_rights
         && conn
             .prepare_cached("SELECT EXISTS(SELECT 1 FROM suppressions)")?
-            .query_row([], |row| row.get::<_, bool>(0))?;
+            .query_row((), |row| row.get::<bool>(0))?;
     let mut counts = IngestCounts::default();
     let mut consent_changes = 0;
     for event in &sealed.events {
@@ -108,7 +108,7 @@ fn insert(
             counts.suppressed += 1;
             continue;
         }
-        let inserted = insert_event.execute(rusqlite::params![
+        let inserted = insert_event.execute(super::sql::params![
             &event.event_id,
             batch_seq,
             event.kind,
@@ -134,7 +134,7 @@ fn insert(
             &event.anonymous_id_index,
             &event.user_id_index,
         ) {
-            insert_link.execute(rusqlite::params![
+            insert_link.execute(super::sql::params![
                 a,
                 u,
                 &event.event_id,
@@ -164,7 +164,7 @@ fn insert(
          VALUES (?1, 1), (?2, ?3), (?4, ?5), (?6, ?7), (?8, ?9), (?10, ?11)
          ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
     )?
-    .execute(rusqlite::params![
+    .execute(super::sql::params![
         BATCHES,
         EVENTS,
         int(counts.stored)?,
@@ -212,7 +212,7 @@ pub fn reset(conn: &Connection) -> Result<(), StoreError> {
 
 pub(super) fn raw(text: String) -> Result<Box<RawValue>, StoreError> {
     RawValue::from_string(text)
-        .map_err(|e| StoreError::Sqlite(format!("stored JSON is corrupt: {e}")))
+        .map_err(|e| StoreError::Database(format!("stored JSON is corrupt: {e}")))
 }
 
 pub(super) const EVENT_COLUMNS: &str =
@@ -256,7 +256,7 @@ pub fn events_of_anonymous_id(
     let mut params: Vec<Value> = indexes.into_iter().map(Value::Blob).collect();
     params.push(Value::Integer(since));
     params.push(Value::Integer(i64::from(limit)));
-    let mut rows = statement.query(rusqlite::params_from_iter(params))?;
+    let mut rows = statement.query(super::sql::params_from_iter(params))?;
     let events = page_of(&mut rows, codec)?;
     let next_since = events.last().map_or(since, |e| e.seq);
     Ok(EventsPage { events, next_since })
@@ -270,7 +270,7 @@ pub const MAX_PAGE_CONTENT_BYTES: usize = 4 * 1024 * 1024;
 
 /// Reads events off `rows` until they end or hold [`MAX_PAGE_CONTENT_BYTES`].
 pub(super) fn page_of(
-    rows: &mut rusqlite::Rows<'_>,
+    rows: &mut super::sql::Rows,
     codec: &Codec,
 ) -> Result<Vec<StoredEvent>, StoreError> {
     let mut events = Vec::new();
@@ -292,7 +292,7 @@ pub(super) fn page_of(
 }
 
 pub(super) fn stored_event(
-    row: &rusqlite::Row<'_>,
+    row: &super::sql::Row<'_>,
     codec: &Codec,
 ) -> Result<StoredEvent, StoreError> {
     let id: String = row.get(1)?;
@@ -341,7 +341,7 @@ pub(super) fn stored_event(
 pub fn stats(conn: &Connection) -> Result<Stats, StoreError> {
     let mut stats = Stats::default();
     let mut statement = conn.prepare_cached("SELECT name, value FROM counters")?;
-    let mut rows = statement.query([])?;
+    let mut rows = statement.query(())?;
     while let Some(row) = rows.next()? {
         let name: String = row.get(0)?;
         let value = count(row.get(1)?);

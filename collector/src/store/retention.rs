@@ -3,7 +3,7 @@
 //! the store thread, so ingestion's writes go in between.
 
 use super::StoreError;
-use rusqlite::Connection;
+use super::sql::Connection;
 
 /// Counter of events deleted by retention.
 pub const RETENTION_DELETED: &str = "retention_deleted";
@@ -44,7 +44,7 @@ pub fn sweep_step(
     let mut found: Vec<(i64, String, i64)> = Vec::new();
     {
         let mut statement = conn.prepare_cached(&sql)?;
-        let mut rows = statement.query(rusqlite::params![cutoff_ms, key, limit])?;
+        let mut rows = statement.query(super::sql::params![cutoff_ms, key, limit])?;
         while let Some(row) = rows.next()? {
             found.push((row.get(0)?, row.get(1)?, row.get(2)?));
         }
@@ -68,7 +68,7 @@ pub fn sweep_step(
             "INSERT INTO counters (name, value) VALUES (?1, ?2)
              ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
         )?
-        .execute(rusqlite::params![
+        .execute(super::sql::params![
             RETENTION_DELETED,
             i64::try_from(deleted).unwrap_or(i64::MAX)
         ])?;
@@ -96,7 +96,7 @@ mod tests {
     #[test]
     fn a_sweep_reads_batches_by_time_and_their_events_by_batch() {
         let dir = tempfile::tempdir().unwrap();
-        let conn = super::super::schema::open(&dir.path().join("db.sqlite3")).unwrap();
+        let conn = super::super::Location::Sqlite(dir.path().join("db.sqlite3")).connect().unwrap();
         for filter in [
             "b.environment = ?2",
             "EXISTS (SELECT 1 FROM json_each(e.purposes) WHERE json_each.value = ?2)",
@@ -104,7 +104,7 @@ mod tests {
             let sql = format!("EXPLAIN QUERY PLAN {}", select(filter));
             let mut statement = conn.prepare(&sql).unwrap();
             let plan: Vec<String> = statement
-                .query_map(rusqlite::params![0, "x", 10], |row| row.get(3))
+                .query_map(crate::store::sql::params![0, "x", 10], |row| row.get(3))
                 .unwrap()
                 .collect::<Result<_, _>>()
                 .unwrap();

@@ -4,8 +4,8 @@
 
 use super::sealed::{aad, register_key, Codec};
 use super::StoreError;
-use rusqlite::types::Value;
-use rusqlite::Connection;
+use super::sql::Value;
+use super::sql::Connection;
 
 /// A table with sealed columns.
 struct SealedTable {
@@ -189,7 +189,7 @@ pub fn step(
     drop(rows);
     let mut write = conn.prepare_cached(&update)?;
     for params in updates {
-        write.execute(rusqlite::params_from_iter(params))?;
+        write.execute(super::sql::params_from_iter(params))?;
         progress.rewritten += 1;
     }
     if rows_seen < batch {

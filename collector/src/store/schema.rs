@@ -6,7 +6,7 @@
 //! foreign keys off, as SQLite's documented procedure says, and is checked with
 //! `PRAGMA foreign_key_check` before it commits.
 
-use super::StoreError;
+use super::{schema_postgres, sql, Location, StoreError};
 use rusqlite::{Connection, OptionalExtension};
 use std::path::Path;
 
@@ -270,12 +270,27 @@ const MIGRATIONS: &[Migration] = &[
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
-/// Opens the database, sets durability pragmas and applies pending migrations.
-pub fn open(path: &Path) -> Result<Connection, StoreError> {
+/// Opens the database at `location` and applies pending migrations: SQLite's below, or
+/// PostgreSQL's ([`schema_postgres`]) with synchronous commit on.
+pub fn open(location: &Location) -> Result<sql::Connection, StoreError> {
+    match location {
+        Location::Sqlite(path) => open_sqlite(path).map(sql::Connection::sqlite),
+        Location::Postgres(target) => {
+            let conn = sql::Connection::postgres(target)?;
+            // A 2xx means committed: the commit waits for the WAL flush on the server.
+            conn.execute_batch("SET synchronous_commit TO on")?;
+            schema_postgres::migrate(&conn)?;
+            Ok(conn)
+        }
+    }
+}
+
+/// Opens the SQLite file, sets durability pragmas and applies pending migrations.
+fn open_sqlite(path: &Path) -> Result<Connection, StoreError> {
     let mut conn = Connection::open(path)?;
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
-        return Err(StoreError::Sqlite(format!(
+        return Err(StoreError::Database(format!(
             "cannot use WAL mode (got {mode})"
         )));
     }
@@ -340,7 +355,7 @@ fn apply(
                 .query_row("PRAGMA foreign_key_check", [], |row| row.get(0))
                 .optional()?;
             if let Some(table) = broken {
-                return Err(StoreError::Sqlite(format!(
+                return Err(StoreError::Database(format!(
                     "migration {version} left a broken foreign key in {table}"
                 )));
             }
@@ -368,8 +383,8 @@ mod tests {
     fn migrations_apply_once_and_newer_files_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.sqlite3");
-        drop(open(&path).unwrap());
-        let conn = open(&path).unwrap();
+        drop(open_sqlite(&path).unwrap());
+        let conn = open_sqlite(&path).unwrap();
         let versions: i64 = conn
             .query_row("SELECT COUNT(*) FROM schema_migrations", [], |r| r.get(0))
             .unwrap();
@@ -384,7 +399,7 @@ mod tests {
         )
         .unwrap();
         drop(conn);
-        assert!(matches!(open(&path), Err(StoreError::NewerSchema { .. })));
+        assert!(matches!(open_sqlite(&path), Err(StoreError::NewerSchema { .. })));
     }
 
     fn batch(id: u64, anonymous_id: Option<&str>, consent: bool) -> NewBatch {
@@ -426,6 +441,7 @@ mod tests {
         {
             let mut conn = Connection::open(&path).unwrap();
             migrate_to(&mut conn, 4).unwrap();
+            let conn = sql::Connection::sqlite(conn);
             for (id, consent) in [(10, true), (20, false)] {
                 let sealed = codec
                     .seal_batch(batch(id, Some(anonymous_id), consent))
@@ -433,14 +449,14 @@ mod tests {
                 queries::insert_batch_before_v6(&conn, &sealed).unwrap();
             }
             // The highest sequence number ever used is kept even when its row is gone.
-            conn.execute("DELETE FROM events WHERE seq = 2", [])
+            conn.execute("DELETE FROM events WHERE seq = 2", ())
                 .unwrap();
         }
-        let conn = open(&path).unwrap();
+        let conn = sql::Connection::sqlite(open_sqlite(&path).unwrap());
         let not_null: i64 = conn
             .query_row(
                 "SELECT COUNT(*) FROM pragma_table_info('events') WHERE name = 'anonymous_id' AND \"notnull\" = 0",
-                [],
+                (),
                 |r| r.get(0),
             )
             .unwrap();
@@ -462,6 +478,8 @@ mod tests {
         assert_eq!(page.events[0].anonymous_id, None);
         assert!(page.events[0].consent.is_some());
         let violations: Option<String> = conn
+            .as_sqlite()
+            .unwrap()
             .query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
             .optional()
             .unwrap();

@@ -5,8 +5,8 @@
 
 use super::{NewBatch, NewEvent, StoreError};
 use crate::crypto::{DataKey, Keyring, NoncePool};
-use rusqlite::types::Value;
-use rusqlite::{Connection, OptionalExtension};
+use super::sql::Value;
+use super::sql::{Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
@@ -287,7 +287,7 @@ pub fn check_keys(conn: &Connection, codec: &Codec) -> Result<(), StoreError> {
         "SELECT key_id FROM encryption_keys WHERE retired_at_ms IS NULL ORDER BY key_id",
     )?;
     let stored: Vec<String> = statement
-        .query_map([], |row| row.get(0))?
+        .query_map((), |row| row.get(0))?
         .collect::<Result<_, _>>()?;
     let given: Vec<String> = codec
         .keyring()
@@ -335,7 +335,7 @@ pub fn record_seals(conn: &Connection, codec: &Codec) -> Result<u64, StoreError>
             "UPDATE encryption_keys SET sealed_values = sealed_values + ?2 WHERE key_id = ?1
              RETURNING sealed_values",
             (key.id(), i64::try_from(delta).unwrap_or(i64::MAX)),
-            |row| row.get::<_, i64>(0),
+            |row| row.get::<i64>(0),
         )
         .optional();
     match result {

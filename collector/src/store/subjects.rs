@@ -9,8 +9,8 @@
 use super::queries::{raw, EVENT_COLUMNS};
 use super::sealed::{aad, Codec};
 use super::{StoreError, StoredEvent};
-use rusqlite::types::Value;
-use rusqlite::Connection;
+use super::sql::Value;
+use super::sql::Connection;
 use serde::Serialize;
 use serde_json::value::RawValue;
 use std::collections::BTreeSet;
@@ -92,7 +92,7 @@ pub fn subject_with(
         let params = blobs(&subject.own);
         let sql = format!("{sql} ({})", marks(params.len()));
         let mut statement = conn.prepare_cached(&sql)?;
-        let mut rows = statement.query(rusqlite::params_from_iter(params))?;
+        let mut rows = statement.query(super::sql::params_from_iter(params))?;
         while let Some(row) = rows.next()? {
             let event_id: String = row.get(3)?;
             let key: Option<String> = row.get(2)?;
@@ -166,7 +166,7 @@ pub fn subject_events(
 ) -> Result<Vec<StoredEvent>, StoreError> {
     let (sql, params) = events_query(subject, since, limit);
     let mut statement = conn.prepare(&sql)?;
-    let mut rows = statement.query(rusqlite::params_from_iter(params))?;
+    let mut rows = statement.query(super::sql::params_from_iter(params))?;
     super::queries::page_of(&mut rows, codec)
 }
 
@@ -206,7 +206,7 @@ pub fn consent_history(
 ) -> Result<Vec<ConsentRecord>, StoreError> {
     let (sql, params) = consent_query(subject, limit);
     let mut statement = conn.prepare(&sql)?;
-    let mut rows = statement.query(rusqlite::params_from_iter(params))?;
+    let mut rows = statement.query(super::sql::params_from_iter(params))?;
     let mut out = Vec::new();
     while let Some(row) = rows.next()? {
         let id: String = row.get(0)?;
@@ -285,7 +285,7 @@ pub fn suppressed_since(
     );
     let since: Option<i64> = conn.query_row(
         &sql,
-        rusqlite::params_from_iter(indexes.into_iter().map(Value::Blob)),
+        super::sql::params_from_iter(indexes.into_iter().map(Value::Blob)),
         |row| row.get(0),
     )?;
     Ok(since)
@@ -304,7 +304,7 @@ pub fn unsuppress(conn: &Connection, codec: &Codec, identity: &str) -> Result<bo
     );
     let removed = conn.execute(
         &sql,
-        rusqlite::params_from_iter(indexes.into_iter().map(Value::Blob)),
+        super::sql::params_from_iter(indexes.into_iter().map(Value::Blob)),
     )?;
     Ok(removed > 0)
 }
@@ -346,7 +346,7 @@ pub fn erase(
     let mut found: Vec<(i64, String, i64)> = Vec::new();
     {
         let mut statement = conn.prepare(&sql)?;
-        let mut rows = statement.query(rusqlite::params_from_iter(params))?;
+        let mut rows = statement.query(super::sql::params_from_iter(params))?;
         while let Some(row) = rows.next()? {
             found.push((row.get(0)?, row.get(1)?, row.get(2)?));
         }
@@ -381,7 +381,7 @@ pub fn erase(
             "DELETE FROM identity_links WHERE {column} IN ({})",
             marks(params.len())
         );
-        erased.identity_links += conn.execute(&sql, rusqlite::params_from_iter(params))? as u64;
+        erased.identity_links += conn.execute(&sql, super::sql::params_from_iter(params))? as u64;
     }
     // Exports made for any of the ids erased, linked ones included.
     let every: BTreeSet<Vec<u8>> = subject.anonymous.union(&subject.users).cloned().collect();
@@ -395,7 +395,7 @@ pub fn erase(
     let mut exports: Vec<(String, String)> = Vec::new();
     {
         let mut statement = conn.prepare(&sql)?;
-        let mut rows = statement.query(rusqlite::params_from_iter(params))?;
+        let mut rows = statement.query(super::sql::params_from_iter(params))?;
         while let Some(row) = rows.next()? {
             exports.push((row.get(0)?, row.get(1)?));
         }
@@ -418,7 +418,7 @@ pub fn erase(
     let mut finished: Vec<String> = Vec::new();
     {
         let mut statement = conn.prepare(&sql)?;
-        let mut rows = statement.query(rusqlite::params_from_iter(params))?;
+        let mut rows = statement.query(super::sql::params_from_iter(params))?;
         while let Some(row) = rows.next()? {
             finished.push(row.get(0)?);
         }
@@ -428,7 +428,7 @@ pub fn erase(
         // which is the row's own outside a rotation.
         conn.execute(
             "UPDATE dsr_requests SET identities = ?2 WHERE id = ?1",
-            rusqlite::params![
+            super::sql::params![
                 id,
                 codec.seal(&super::sealed::aad("dsr_requests.identities", &id), "[]")?
             ],
@@ -508,7 +508,7 @@ pub fn rectify_traits(
     let mut found: Vec<(i64, String, String)> = Vec::new();
     {
         let mut statement = conn.prepare(&sql)?;
-        let mut rows = statement.query(rusqlite::params_from_iter(
+        let mut rows = statement.query(super::sql::params_from_iter(
             indexes.into_iter().map(Value::Blob),
         ))?;
         while let Some(row) = rows.next()? {
@@ -521,7 +521,7 @@ pub fn rectify_traits(
     let mut changed = 0;
     for (seq, id, text) in found {
         let mut traits: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&text)
-            .map_err(|e| StoreError::Sqlite(format!("stored traits are corrupt: {e}")))?;
+            .map_err(|e| StoreError::Database(format!("stored traits are corrupt: {e}")))?;
         for (name, value) in patch {
             if value.is_null() {
                 traits.remove(name);
@@ -530,7 +530,7 @@ pub fn rectify_traits(
             }
         }
         let text = serde_json::to_string(&traits)
-            .map_err(|e| StoreError::Sqlite(format!("cannot encode traits: {e}")))?;
+            .map_err(|e| StoreError::Database(format!("cannot encode traits: {e}")))?;
         // Re-sealed under the current key: every sealed column of the row is re-sealed so the
         // row's one key id stays true.
         let (anonymous, user, page, old_key): (Value, Value, Value, Option<String>) = conn
@@ -546,7 +546,7 @@ pub fn rectify_traits(
         conn.execute(
             "UPDATE events SET properties = ?1, anonymous_id = ?2, user_id = ?3, page = ?4,
              key_id = ?5 WHERE seq = ?6",
-            rusqlite::params![
+            super::sql::params![
                 codec.seal(&aad("events.properties", &id), &text)?,
                 codec.seal_opt(&aad("events.anonymous_id", &id), anonymous.as_deref())?,
                 codec.seal_opt(&aad("events.user_id", &id), user.as_deref())?,
@@ -574,7 +574,7 @@ mod tests {
 
     fn plan(conn: &Connection, sql: &str, params: Vec<Value>) -> String {
         let mut statement = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-        let mut rows = statement.query(rusqlite::params_from_iter(params)).unwrap();
+        let mut rows = statement.query(crate::store::sql::params_from_iter(params)).unwrap();
         let mut out = String::new();
         while let Some(row) = rows.next().unwrap() {
             let detail: String = row.get(3).unwrap();
@@ -587,7 +587,7 @@ mod tests {
     #[test]
     fn the_user_view_searches_indexes_and_never_scans_events() {
         let dir = tempfile::tempdir().unwrap();
-        let conn = super::super::schema::open(&dir.path().join("db.sqlite3")).unwrap();
+        let conn = super::super::Location::Sqlite(dir.path().join("db.sqlite3")).connect().unwrap();
         let codec = Codec::encrypted(Keyring::new(
             DataKey::from_bytes(&[4; 32]).unwrap(),
             Vec::new(),

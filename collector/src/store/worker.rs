@@ -1,9 +1,9 @@
 //! The store thread: takes operations off the channel in groups, writes each group in one
 //! transaction (a SAVEPOINT per write), answers writes only after COMMIT, then answers reads.
 
+use super::sql::Connection;
 use super::{queries, sealed, Codec, Command, PendingCounters, ReadOp, StoreError, WriteOp};
 use prometheus::Histogram;
-use rusqlite::{Connection, TransactionBehavior};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
@@ -18,7 +18,7 @@ const COUNTS_INTERVAL: Duration = Duration::from_secs(1);
 /// Serves operations until told to close (or every handle is gone), then checkpoints and
 /// closes the database.
 pub(super) fn run(
-    mut conn: Connection,
+    conn: Connection,
     mut rx: mpsc::Receiver<Command>,
     pending: &PendingCounters,
     commit_seconds: &Histogram,
@@ -35,7 +35,7 @@ pub(super) fn run(
             }
         }
         let handled = handle_group(
-            &mut conn,
+            &conn,
             group,
             (pending, codec),
             commit_seconds,
@@ -58,7 +58,7 @@ pub(super) fn run(
 
 /// Handles one group; returns the close request if the group held one.
 fn handle_group(
-    conn: &mut Connection,
+    conn: &Connection,
     group: Vec<Command>,
     (pending, codec): (&PendingCounters, &Codec),
     commit_seconds: &Histogram,
@@ -99,37 +99,34 @@ fn handle_group(
 }
 
 fn write_group(
-    conn: &mut Connection,
+    conn: &Connection,
     mut writes: Vec<Box<dyn WriteOp>>,
     rejected: BTreeMap<u16, u64>,
     (pending, codec): (&PendingCounters, &Codec),
 ) {
-    let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
-        Ok(tx) => tx,
-        Err(e) => return fail_all(writes, rejected, pending, &StoreError::from(e)),
-    };
-    if let Err(e) = queries::add_rejected(&tx, &rejected) {
-        drop(tx);
+    if let Err(e) = conn.begin_write() {
+        let _ = conn.rollback();
+        return fail_all(writes, rejected, pending, &StoreError::from(e));
+    }
+    if let Err(e) = queries::add_rejected(conn, &rejected) {
+        let _ = conn.rollback();
         return fail_all(writes, rejected, pending, &e);
     }
-    let mut tx = tx;
     for write in &mut writes {
         // Each write in its own savepoint: a failure rolls back that write alone, and the
         // write keeps its error to answer with.
-        let _ = tx.savepoint().map_err(StoreError::from).and_then(|sp| {
-            write.apply(&sp)?;
-            sp.commit().map_err(StoreError::from)
-        });
+        let _ = conn.savepoint(|sp| write.apply(sp));
     }
     // The seals made for these writes (and any made since) are recorded with them.
-    let seals = match sealed::record_seals(&tx, codec) {
+    let seals = match sealed::record_seals(conn, codec) {
         Ok(seals) => seals,
         Err(e) => {
-            drop(tx);
+            let _ = conn.rollback();
             return fail_all(writes, rejected, pending, &e);
         }
     };
-    if let Err(e) = tx.commit() {
+    if let Err(e) = conn.commit() {
+        let _ = conn.rollback();
         sealed::unrecord_seals(codec, seals);
         return fail_all(writes, rejected, pending, &StoreError::from(e));
     }
@@ -160,6 +157,6 @@ fn close(conn: Connection, pending: &PendingCounters, codec: &Codec) -> Result<(
         queries::add_rejected(&conn, &rejected)?;
     }
     sealed::record_seals(&conn, codec)?;
-    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
-    conn.close().map_err(|(_, e)| StoreError::from(e))
+    conn.close()?;
+    Ok(())
 }
