@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # `npm test`: everything, on a fresh machine too. Installs what is missing, then runs lints,
-# native tests (core, shell, collector), browser tests of the wasm boundary (wasm-bindgen-test in
-# headless Chromium), the package build with its size ceiling, the TypeScript check, and the
-# Playwright suites (the SDK in a page, the demo end to end over TLS, and `npm start` itself).
+# native tests (core, shell, collector), the collector's tests again on a throwaway PostgreSQL
+# (scripts/postgres.sh; it runs until the script exits, failures included, and later steps see it
+# as CONSENTRY_TEST_POSTGRES), browser tests of the wasm boundary (wasm-bindgen-test in headless
+# Chromium), the package build with its size ceiling, the TypeScript check, and the Playwright
+# suites (the SDK in a page, the demo end to end over TLS, and `npm start` itself).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +27,15 @@ fi
 
 step "native tests"
 cargo test --workspace --locked
+
+step "the collector's tests again, on PostgreSQL"
+pg_script="$PWD/scripts/postgres.sh"
+pg_dir=$(mktemp -d "${TMPDIR:-/tmp}/consentry-pg.XXXXXX")
+# Stops the server on any exit, failures included; `|| true` keeps the script's own exit status.
+trap 'bash "$pg_script" stop "$pg_dir" || true' EXIT
+pg_url=$(bash "$pg_script" start "$pg_dir")
+CONSENTRY_TEST_POSTGRES="$pg_url" cargo test -p consentry-collector --locked
+export CONSENTRY_TEST_POSTGRES="$pg_url"
 
 step "the JavaScript shell's pure parts (node:test)"
 npm run test:js
