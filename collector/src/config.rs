@@ -509,9 +509,11 @@ pub fn store_location(store: &str, from_env: Option<&str>) -> Result<Location, S
     }
     if store.starts_with("postgres://") || store.starts_with("postgresql://") {
         if PostgresTarget::url_has_password(store) && from_env != Some(store) {
-            return Err("--store: a password on the command line shows in `ps`; give it in \
+            return Err(
+                "--store: a password on the command line shows in `ps`; give it in \
                         PGPASSWORD (or the whole URL in CONSENTRY_STORE)"
-                .to_owned());
+                    .to_owned(),
+            );
         }
         let password = std::env::var("PGPASSWORD").ok();
         return PostgresTarget::parse(store, password.as_deref()).map(Location::Postgres);
@@ -524,9 +526,9 @@ pub fn store_location(store: &str, from_env: Option<&str>) -> Result<Location, S
 impl Settings {
     /// Where the store is: `--store`, or SQLite in the data directory.
     pub fn store_location(&self) -> Location {
-        self.store.clone().unwrap_or_else(|| {
-            Location::Sqlite(self.data_dir.join(crate::store::DATABASE_FILE))
-        })
+        self.store
+            .clone()
+            .unwrap_or_else(|| Location::Sqlite(self.data_dir.join(crate::store::DATABASE_FILE)))
     }
 
     /// Settings with the defaults of the command line: TLS with the local CA, no origins, a
@@ -653,7 +655,9 @@ impl Settings {
             store: cli
                 .store
                 .as_deref()
-                .map(|store| store_location(store, std::env::var("CONSENTRY_STORE").ok().as_deref()))
+                .map(|store| {
+                    store_location(store, std::env::var("CONSENTRY_STORE").ok().as_deref())
+                })
                 .transpose()
                 .map_err(ConfigError::Store)?,
             ..Settings::new(cli.listen, cli.data_dir, ApiKeys::new(cli.api_keys)?)

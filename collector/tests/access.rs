@@ -479,13 +479,7 @@ async fn a_viewer_reads_one_visitors_events_but_cannot_page_through_everyones() 
 async fn a_token_change_and_its_audit_entry_commit_together_or_not_at_all() {
     let server = TestServer::start().await;
     let (kept, kept_secret) = server.token("viewer", "kept").await;
-    let db = rusqlite::Connection::open(server.dir.path().join("collector.sqlite3")).unwrap();
-    db.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
-    db.execute_batch(
-        "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log
-         BEGIN SELECT RAISE(ABORT, 'audit refused'); END;",
-    )
-    .unwrap();
+    support::store::refuse_audit_inserts(server.dir.path());
     let create = server
         .admin(
             Method::POST,
@@ -501,7 +495,7 @@ async fn a_token_change_and_its_audit_entry_commit_together_or_not_at_all() {
     assert_eq!(revoke.status, 503, "{revoke:?}");
     let reset = server.admin(Method::POST, "/v1/admin/reset", "").await;
     assert_eq!(reset.status, 503, "{reset:?}");
-    db.execute_batch("DROP TRIGGER refuse_audit").unwrap();
+    support::store::allow_audit_inserts(server.dir.path());
 
     let list = server.admin(Method::GET, "/v1/tokens", "").await.json();
     let names: Vec<_> = list["tokens"]
@@ -519,13 +513,14 @@ async fn a_token_change_and_its_audit_entry_commit_together_or_not_at_all() {
         200,
         "the revocation that was not recorded did not happen"
     );
-    let count: i64 = db
-        .query_row(
+    let count: i64 = support::store::with_db(server.dir.path(), |db| {
+        db.query_row(
             "SELECT COUNT(*) FROM tokens WHERE name = 'unrecorded'",
-            [],
+            (),
             |r| r.get(0),
         )
-        .unwrap();
+        .unwrap()
+    });
     assert_eq!(count, 0);
 }
 

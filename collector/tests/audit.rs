@@ -22,18 +22,11 @@ async fn audited_dir() -> tempfile::TempDir {
 }
 
 fn copy_of(dir: &Path) -> tempfile::TempDir {
-    let copy = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        dir.join("collector.sqlite3"),
-        copy.path().join("collector.sqlite3"),
-    )
-    .unwrap();
-    copy
+    support::store::copy_audit_log(dir)
 }
 
 fn tamper(dir: &Path, sql: &str) {
-    let conn = rusqlite::Connection::open(dir.join("collector.sqlite3")).unwrap();
-    conn.execute_batch(sql).unwrap();
+    support::store::with_db(dir, |conn| conn.execute_batch(sql).unwrap());
 }
 
 fn verify(dir: &Path) -> (bool, String) {
@@ -130,9 +123,12 @@ async fn verify_passes_an_untouched_log_and_names_the_first_edited_deleted_or_re
         );
     }
 
-    let nowhere = tempfile::tempdir().unwrap();
-    let (ok, text) = verify(nowhere.path());
-    assert!(!ok && text.contains("no database"), "{text}");
+    if !support::store::on_postgres() {
+        // A data directory without its SQLite file (a PostgreSQL store is made on first use).
+        let nowhere = tempfile::tempdir().unwrap();
+        let (ok, text) = verify(nowhere.path());
+        assert!(!ok && text.contains("no database"), "{text}");
+    }
 }
 
 #[tokio::test]
@@ -183,8 +179,11 @@ async fn audit_targets_name_people_by_index_even_when_the_call_fails() {
 
 /// Rewrites every hash from `from` on, as someone with write access to the file could.
 fn rechain(dir: &Path, from: i64) {
+    support::store::with_db(dir, |conn| rechain_in(conn, from));
+}
+
+fn rechain_in(conn: &consentry_collector::store::sql::Connection, from: i64) {
     use consentry_collector::audit::{entry_hash, NewAuditEntry};
-    let conn = rusqlite::Connection::open(dir.join("collector.sqlite3")).unwrap();
     let mut prev: String = conn
         .query_row(
             "SELECT COALESCE((SELECT hash FROM audit_log WHERE seq = ?1), ?2)",
@@ -223,11 +222,12 @@ fn rechain(dir: &Path, from: i64) {
 }
 
 fn hash_of(dir: &Path, seq: i64) -> String {
-    let conn = rusqlite::Connection::open(dir.join("collector.sqlite3")).unwrap();
-    conn.query_row("SELECT hash FROM audit_log WHERE seq = ?1", [seq], |r| {
-        r.get(0)
+    support::store::with_db(dir, |conn| {
+        conn.query_row("SELECT hash FROM audit_log WHERE seq = ?1", [seq], |r| {
+            r.get(0)
+        })
+        .unwrap()
     })
-    .unwrap()
 }
 
 #[tokio::test]

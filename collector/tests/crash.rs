@@ -169,14 +169,14 @@ async fn a_request_in_progress_when_the_process_dies_completes_exactly_once_afte
     );
     let (status, _) = second.stop();
     assert!(status.success());
-    let conn = rusqlite::Connection::open(dir.path().join("collector.sqlite3")).unwrap();
-    let (tombstones, claims): (i64, i64) = conn
-        .query_row(
+    let (tombstones, claims): (i64, i64) = support::store::with_db(dir.path(), |conn| {
+        conn.query_row(
             "SELECT (SELECT COUNT(*) FROM erasures WHERE request_id = ?1),
                     (SELECT claims FROM dsr_requests WHERE id = ?1)",
             [&id],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
-        .unwrap();
+        .unwrap()
+    });
     assert_eq!((tombstones, claims), (1, 2));
 }

@@ -123,9 +123,7 @@ async fn batches_over_the_per_address_limit_are_429_with_retry_after() {
 
     // The client address decides limits only: it is stored nowhere.
     let dir = server.stop().await;
-    let mut stored = std::fs::read(dir.path().join("collector.sqlite3")).unwrap();
-    stored.extend(std::fs::read(dir.path().join("collector.sqlite3-wal")).unwrap_or_default());
-    assert!(!stored.windows(11).any(|w| w == b"203.0.113.1"));
+    assert!(!support::store::stored_contains(dir.path(), "203.0.113.1"));
 }
 
 #[tokio::test]

@@ -396,14 +396,14 @@ async fn erasing_a_person_deletes_the_exports_made_for_them() {
     assert_eq!(server.send(Method::GET, &path, &[], "").await.status, 404);
     // The finished access request keeps no identity of the person: its sealed identities are
     // now the empty list (format byte, nonce, `[]`, tag: 31 bytes).
-    let db = rusqlite::Connection::open(server.dir.path().join("collector.sqlite3")).unwrap();
-    let sealed: i64 = db
-        .query_row(
-            "SELECT length(identities) FROM dsr_requests WHERE id = ?1",
+    let sealed: i64 = support::store::with_db(server.dir.path(), |db| {
+        db.query_row(
+            "SELECT CAST(length(identities) AS BIGINT) FROM dsr_requests WHERE id = ?1",
             [&id],
             |r| r.get(0),
         )
-        .unwrap();
+        .unwrap()
+    });
     assert_eq!(sealed, 31, "identities cleared");
 }
 

@@ -204,19 +204,16 @@ async fn erasure_deletes_a_user_and_the_ids_linked_to_it_and_leaves_a_tombstone(
 
     // Nothing of the person is left in the database file.
     let dir = server.stop().await;
-    let conn = rusqlite::Connection::open(dir.path().join("collector.sqlite3")).unwrap();
-    let rows: i64 = conn
-        .query_row(
+    let (rows, tombstones): (i64, i64) = support::store::with_db(dir.path(), |conn| {
+        conn.query_row(
             "SELECT (SELECT COUNT(*) FROM events) + (SELECT COUNT(*) FROM consent_changes)
-             + (SELECT COUNT(*) FROM identity_links)",
-            [],
-            |r| r.get(0),
+             + (SELECT COUNT(*) FROM identity_links), (SELECT COUNT(*) FROM erasures)",
+            (),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
-        .unwrap();
+        .unwrap()
+    });
     assert_eq!(rows, 1);
-    let tombstones: i64 = conn
-        .query_row("SELECT COUNT(*) FROM erasures", [], |r| r.get(0))
-        .unwrap();
     assert_eq!(tombstones, 1);
 }
 
@@ -289,13 +286,7 @@ async fn a_subject_change_and_its_audit_entry_commit_together_or_not_at_all() {
     let server = TestServer::start().await;
     assert_eq!(server.post_batch(&fixture()).await.status, 200);
     let before = server.events().await.len();
-    let db = rusqlite::Connection::open(server.dir.path().join("collector.sqlite3")).unwrap();
-    db.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
-    db.execute_batch(
-        "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log
-         BEGIN SELECT RAISE(ABORT, 'audit refused'); END;",
-    )
-    .unwrap();
+    support::store::refuse_audit_inserts(server.dir.path());
     for (method, path, body) in [
         (Method::DELETE, format!("/v1/users/{USER}"), ""),
         (
@@ -308,7 +299,7 @@ async fn a_subject_change_and_its_audit_entry_commit_together_or_not_at_all() {
         let reply = server.admin(method.clone(), &path, body).await;
         assert_eq!(reply.status, 503, "{method} {path}: {reply:?}");
     }
-    db.execute_batch("DROP TRIGGER refuse_audit").unwrap();
+    support::store::allow_audit_inserts(server.dir.path());
     assert_eq!(server.events().await.len(), before, "nothing was erased");
     let view = server
         .admin(Method::GET, &format!("/v1/users/{USER}"), "")

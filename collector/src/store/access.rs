@@ -3,11 +3,11 @@
 //! they change anything, so two processes appending to the audit log serialise on SQLite's
 //! write lock and the chain stays one chain.
 
+use super::sql::{Connection, OptionalExtension, Row};
 use super::StoreError;
 use crate::audit::{AuditEntry, NewAuditEntry, GENESIS_HASH};
 use crate::roles::Role;
 use crate::tokens::{Principal, TokenRecord};
-use super::sql::{Connection, OptionalExtension, Row};
 
 /// Stores a new token.
 pub fn insert_token(conn: &Connection, token: &TokenRecord) -> Result<(), StoreError> {

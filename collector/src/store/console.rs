@@ -124,8 +124,9 @@ impl Store {
             let mut statement = conn.prepare_cached(
                 "SELECT id, kind, status, origin, received_at_ms, updated_at_ms
                  FROM dsr_requests
-                 WHERE (?1 IS NULL OR kind = ?1) AND (?2 IS NULL OR status = ?2)
-                   AND (?3 IS NULL OR (expected_at_ms < ?3
+                 WHERE (CAST(?1 AS TEXT) IS NULL OR kind = ?1)
+                   AND (CAST(?2 AS TEXT) IS NULL OR status = ?2)
+                   AND (CAST(?3 AS BIGINT) IS NULL OR (expected_at_ms < ?3
                         AND status IN ('pending', 'in_progress')))
                  ORDER BY seq DESC LIMIT ?4",
             )?;

@@ -8,9 +8,9 @@
 //! did not commit.
 
 use super::sealed::{aad, Codec};
-use super::StoreError;
 use super::sql::Value;
-use super::sql::{Connection, OptionalExtension};
+use super::sql::{Connection, Dialect, OptionalExtension};
+use super::StoreError;
 use serde::Serialize;
 use std::collections::BTreeSet;
 
@@ -291,7 +291,8 @@ pub fn create(
         codec.key_id(),
     ])?;
     let mut link = conn.prepare_cached(
-        "INSERT OR IGNORE INTO dsr_identities (request_id, identity_index) VALUES (?1, ?2)",
+        "INSERT INTO dsr_identities (request_id, identity_index) VALUES (?1, ?2)
+         ON CONFLICT DO NOTHING",
     )?;
     for id in &request.ids {
         for index in codec.indexes(id) {
@@ -380,27 +381,88 @@ pub fn cancel(
     }
 }
 
-/// The next request to work on: one left `in_progress` (by a crash) first, else the oldest
-/// pending one, which becomes `in_progress` (with its callbacks). `None` when there is none.
+/// The advisory-lock class (first key) of claimed requests on PostgreSQL: ASCII "dsr".
+const CLAIM_LOCK_CLASS: i32 = 0x0064_7372;
+
+/// Takes the claim lock of request `seq` for this connection's session, if no other session
+/// holds it. A session lock outlives transactions and ends with the connection: an instance
+/// that dies releases its claims at once, and one that lives keeps them until it finishes.
+fn try_claim_lock(conn: &Connection, seq: i64) -> Result<bool, StoreError> {
+    Ok(conn.query_row(
+        "SELECT pg_try_advisory_lock(?1, CAST(?2 AS INTEGER))",
+        (CLAIM_LOCK_CLASS, seq % i64::from(i32::MAX)),
+        |row| row.get(0),
+    )?)
+}
+
+/// Ends this session's claim of request `id` (PostgreSQL; nothing to do on SQLite).
+pub fn release_claim(conn: &Connection, id: &str) -> Result<(), StoreError> {
+    if conn.dialect() == Dialect::Postgres {
+        conn.query_row(
+            "SELECT pg_advisory_unlock(?1, CAST(seq % 2147483647 AS INTEGER)) FROM dsr_requests WHERE id = ?2",
+            (CLAIM_LOCK_CLASS, id),
+            |_| Ok(()),
+        )
+        .optional()?;
+    }
+    Ok(())
+}
+
+/// The request to work on: on SQLite (one collector on the file) one left `in_progress` by a
+/// crash, else the oldest pending one. On PostgreSQL, shared by instances, an `in_progress`
+/// one is taken only if no live instance holds its claim lock (its claimant died), and a
+/// pending one is read `FOR UPDATE SKIP LOCKED` and locked for this instance: no two
+/// instances ever work on one request at a time.
+fn next_request(conn: &Connection) -> Result<Option<(String, String)>, StoreError> {
+    let pick = |sql: &str| -> Result<Vec<(i64, String, String)>, StoreError> {
+        let mut statement = conn.prepare_cached(sql)?;
+        let rows = statement.query_map((), |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    };
+    match conn.dialect() {
+        Dialect::Sqlite => {
+            for status in ["in_progress", "pending"] {
+                let first = pick(&format!(
+                    "SELECT seq, id, status FROM dsr_requests WHERE status = '{status}' ORDER BY seq LIMIT 1"
+                ))?;
+                if let Some((_, id, status)) = first.into_iter().next() {
+                    return Ok(Some((id, status)));
+                }
+            }
+            Ok(None)
+        }
+        Dialect::Postgres => {
+            let stuck = pick(
+                "SELECT seq, id, status FROM dsr_requests WHERE status = 'in_progress' ORDER BY seq",
+            )?;
+            for (seq, id, status) in stuck {
+                if try_claim_lock(conn, seq)? {
+                    return Ok(Some((id, status)));
+                }
+            }
+            let pending = pick(
+                "SELECT seq, id, status FROM dsr_requests WHERE status = 'pending'
+                 ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED",
+            )?;
+            for (seq, id, status) in pending {
+                if try_claim_lock(conn, seq)? {
+                    return Ok(Some((id, status)));
+                }
+            }
+            Ok(None)
+        }
+    }
+}
+
+/// The next request to work on (see [`next_request`]); a pending one becomes `in_progress`
+/// (with its callbacks). `None` when there is none.
 pub fn claim(
     conn: &Connection,
     codec: &Codec,
     now_ms: i64,
     callback_body: &dyn Fn(&Request, &str) -> String,
 ) -> Result<Option<Request>, StoreError> {
-    let found: Option<(String, String)> = conn
-        .query_row(
-            "SELECT * FROM (SELECT id, status FROM dsr_requests WHERE status = 'in_progress'
-                            ORDER BY seq LIMIT 1)
-             UNION ALL
-             SELECT * FROM (SELECT id, status FROM dsr_requests WHERE status = 'pending'
-                            ORDER BY seq LIMIT 1)
-             LIMIT 1",
-            (),
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )
-        .optional()?;
-    let Some((id, status)) = found else {
+    let Some((id, status)) = next_request(conn)? else {
         return Ok(None);
     };
     conn.prepare_cached("UPDATE dsr_requests SET claims = claims + 1 WHERE id = ?1")?
@@ -423,6 +485,9 @@ pub fn complete(
     now_ms: i64,
     callback_body: &dyn Fn(&Request, &str) -> String,
 ) -> Result<bool, StoreError> {
+    // Inside the write transaction (exclusive until COMMIT): no instance can take the request
+    // between this and the status change.
+    release_claim(conn, id)?;
     let Some(request) = get(conn, codec, id)? else {
         return Ok(false);
     };

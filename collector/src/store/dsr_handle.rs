@@ -7,12 +7,12 @@ use super::dsr::{
     self, Callback, CallbackBody, Cancelled, Created, DueCallback, Export, NewRequest, Request,
 };
 use super::sealed::aad;
+use super::sql::Connection;
+use super::sql::Value;
 use super::subject_handle::remove_files;
 use super::subjects::{self, Erased};
 use super::{access, Store, StoreError};
 use crate::audit::{NewAuditEntry, SYSTEM_ACTOR};
-use super::sql::Value;
-use super::sql::Connection;
 use serde_json::json;
 
 /// Who changed a request's status, for the audit log: a token's name and role, or the system.

@@ -2,9 +2,9 @@
 //! connection (or transaction); the store thread decides when they run and commit.
 
 use super::sealed::{aad, Codec, SealedBatch};
-use super::{EventsPage, IngestCounts, Stats, StoreError, StoredConsent, StoredEvent};
-use super::sql::Value;
 use super::sql::Connection;
+use super::sql::Value;
+use super::{EventsPage, IngestCounts, Stats, StoreError, StoredConsent, StoredEvent};
 use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 
@@ -17,7 +17,8 @@ const REJECTED_PREFIX: &str = "rejected:";
 const SUPPRESSED: &str = "suppressed";
 
 fn int(n: u64) -> Result<i64, StoreError> {
-    i64::try_from(n).map_err(|_| StoreError::Database(format!("{n} does not fit an integer column")))
+    i64::try_from(n)
+        .map_err(|_| StoreError::Database(format!("{n} does not fit an integer column")))
 }
 
 fn count(n: i64) -> u64 {
@@ -162,7 +163,7 @@ fn insert(
     conn.prepare_cached(
         "INSERT INTO counters (name, value)
          VALUES (?1, 1), (?2, ?3), (?4, ?5), (?6, ?7), (?8, ?9), (?10, ?11)
-         ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+         ON CONFLICT(name) DO UPDATE SET value = counters.value + excluded.value",
     )?
     .execute(super::sql::params![
         BATCHES,
@@ -184,7 +185,7 @@ fn add_counter(conn: &Connection, name: &str, n: u64) -> Result<(), StoreError> 
     if n > 0 {
         conn.prepare_cached(
             "INSERT INTO counters (name, value) VALUES (?1, ?2)
-             ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+             ON CONFLICT(name) DO UPDATE SET value = counters.value + excluded.value",
         )?
         .execute((name, int(n)?))?;
     }

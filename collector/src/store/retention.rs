@@ -2,8 +2,8 @@
 //! expired (with their consent changes, and batches left empty). Each batch is its own write on
 //! the store thread, so ingestion's writes go in between.
 
+use super::sql::{Connection, Dialect};
 use super::StoreError;
-use super::sql::Connection;
 
 /// Counter of events deleted by retention.
 pub const RETENTION_DELETED: &str = "retention_deleted";
@@ -26,6 +26,14 @@ fn select(filter: &str) -> String {
     )
 }
 
+/// Whether an event's purposes (a JSON array) hold `?2`, in SQLite.
+const SQLITE_HAS_PURPOSE: &str =
+    "EXISTS (SELECT 1 FROM json_each(e.purposes) WHERE json_each.value = ?2)";
+
+/// The same in PostgreSQL.
+const POSTGRES_HAS_PURPOSE: &str =
+    "EXISTS (SELECT 1 FROM jsonb_array_elements_text(e.purposes::jsonb) AS p(v) WHERE p.v = ?2)";
+
 /// Deletes up to `limit` events in `scope` received at or before `cutoff_ms`; how many.
 pub fn sweep_step(
     conn: &Connection,
@@ -36,7 +44,10 @@ pub fn sweep_step(
     let (filter, key) = match scope {
         Scope::Environment(env) => ("b.environment = ?2", env),
         Scope::Purpose(purpose) => (
-            "EXISTS (SELECT 1 FROM json_each(e.purposes) WHERE json_each.value = ?2)",
+            match conn.dialect() {
+                Dialect::Sqlite => SQLITE_HAS_PURPOSE,
+                Dialect::Postgres => POSTGRES_HAS_PURPOSE,
+            },
             purpose,
         ),
     };
@@ -66,7 +77,7 @@ pub fn sweep_step(
     if deleted > 0 {
         conn.prepare_cached(
             "INSERT INTO counters (name, value) VALUES (?1, ?2)
-             ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+             ON CONFLICT(name) DO UPDATE SET value = counters.value + excluded.value",
         )?
         .execute(super::sql::params![
             RETENTION_DELETED,
@@ -96,11 +107,10 @@ mod tests {
     #[test]
     fn a_sweep_reads_batches_by_time_and_their_events_by_batch() {
         let dir = tempfile::tempdir().unwrap();
-        let conn = super::super::Location::Sqlite(dir.path().join("db.sqlite3")).connect().unwrap();
-        for filter in [
-            "b.environment = ?2",
-            "EXISTS (SELECT 1 FROM json_each(e.purposes) WHERE json_each.value = ?2)",
-        ] {
+        let conn = super::super::Location::Sqlite(dir.path().join("db.sqlite3"))
+            .connect()
+            .unwrap();
+        for filter in ["b.environment = ?2", SQLITE_HAS_PURPOSE] {
             let sql = format!("EXPLAIN QUERY PLAN {}", select(filter));
             let mut statement = conn.prepare(&sql).unwrap();
             let plan: Vec<String> = statement

@@ -3,9 +3,9 @@
 //! with `--insecure-no-encryption` or before encryption existed) are sealed the same way.
 
 use super::sealed::{aad, register_key, Codec};
-use super::StoreError;
-use super::sql::Value;
 use super::sql::Connection;
+use super::sql::Value;
+use super::StoreError;
 
 /// A table with sealed columns.
 struct SealedTable {

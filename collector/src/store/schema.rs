@@ -399,7 +399,10 @@ mod tests {
         )
         .unwrap();
         drop(conn);
-        assert!(matches!(open_sqlite(&path), Err(StoreError::NewerSchema { .. })));
+        assert!(matches!(
+            open_sqlite(&path),
+            Err(StoreError::NewerSchema { .. })
+        ));
     }
 
     fn batch(id: u64, anonymous_id: Option<&str>, consent: bool) -> NewBatch {

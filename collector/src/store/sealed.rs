@@ -3,10 +3,10 @@
 //! with `--insecure-no-encryption` (`key_id` NULL). Ids that are looked up are stored as a keyed
 //! hash beside the sealed value.
 
-use super::{NewBatch, NewEvent, StoreError};
-use crate::crypto::{DataKey, Keyring, NoncePool};
 use super::sql::Value;
 use super::sql::{Connection, OptionalExtension};
+use super::{NewBatch, NewEvent, StoreError};
+use crate::crypto::{DataKey, Keyring, NoncePool};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
@@ -57,6 +57,9 @@ impl Codec {
     ) -> Result<String, StoreError> {
         match (key_id, value) {
             (None, Value::Text(text)) => Ok(text),
+            // PostgreSQL keeps a value in clear as its UTF-8 bytes in the same BYTEA column.
+            (None, Value::Blob(bytes)) => String::from_utf8(bytes)
+                .map_err(|_| StoreError::Crypto(format!("{aad}: not UTF-8"))),
             (Some(id), Value::Blob(sealed)) => {
                 let keyring = self.keyring().ok_or_else(|| {
                     StoreError::Crypto(format!("row sealed with key {id}, but no key was given"))

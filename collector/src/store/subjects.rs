@@ -8,9 +8,9 @@
 
 use super::queries::{raw, EVENT_COLUMNS};
 use super::sealed::{aad, Codec};
-use super::{StoreError, StoredEvent};
-use super::sql::Value;
 use super::sql::Connection;
+use super::sql::Value;
+use super::{StoreError, StoredEvent};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use std::collections::BTreeSet;
@@ -450,7 +450,7 @@ pub fn erase(
     if erased.events > 0 {
         conn.prepare_cached(
             "INSERT INTO counters (name, value) VALUES (?1, ?2)
-             ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+             ON CONFLICT(name) DO UPDATE SET value = counters.value + excluded.value",
         )?
         .execute((ERASED, deleted))?;
     }
@@ -574,7 +574,9 @@ mod tests {
 
     fn plan(conn: &Connection, sql: &str, params: Vec<Value>) -> String {
         let mut statement = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-        let mut rows = statement.query(crate::store::sql::params_from_iter(params)).unwrap();
+        let mut rows = statement
+            .query(crate::store::sql::params_from_iter(params))
+            .unwrap();
         let mut out = String::new();
         while let Some(row) = rows.next().unwrap() {
             let detail: String = row.get(3).unwrap();
@@ -587,7 +589,9 @@ mod tests {
     #[test]
     fn the_user_view_searches_indexes_and_never_scans_events() {
         let dir = tempfile::tempdir().unwrap();
-        let conn = super::super::Location::Sqlite(dir.path().join("db.sqlite3")).connect().unwrap();
+        let conn = super::super::Location::Sqlite(dir.path().join("db.sqlite3"))
+            .connect()
+            .unwrap();
         let codec = Codec::encrypted(Keyring::new(
             DataKey::from_bytes(&[4; 32]).unwrap(),
             Vec::new(),

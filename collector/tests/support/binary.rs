@@ -12,13 +12,17 @@ pub const BINARY: &str = env!("CARGO_BIN_EXE_consentry-collector");
 
 /// Runs a command-line tool with `--data-dir dir` and `args`.
 pub fn tool(dir: &Path, args: &[&str]) -> Output {
-    Command::new(BINARY)
+    let mut command = Command::new(BINARY);
+    command
         .args(args)
         .arg("--data-dir")
         .arg(dir)
         .env_remove("CONSENTRY_ENCRYPTION_KEY")
-        .output()
-        .unwrap()
+        .env_remove("CONSENTRY_STORE");
+    if let Some(url) = super::store::store_url(dir) {
+        command.env("CONSENTRY_STORE", url);
+    }
+    command.output().unwrap()
 }
 
 /// A collector running as a child process.
@@ -39,8 +43,12 @@ impl Served {
             .arg(dir)
             .args(args)
             .env_remove("CONSENTRY_ENCRYPTION_KEY")
+            .env_remove("CONSENTRY_STORE")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        if let Some(url) = super::store::store_url(dir) {
+            command.env("CONSENTRY_STORE", url);
+        }
         for (name, value) in env {
             command.env(name, value);
         }

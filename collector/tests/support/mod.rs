@@ -5,6 +5,7 @@
 pub mod binary;
 pub mod client;
 pub mod dsr;
+pub mod store;
 
 use client::{Connection, Reply, TlsClient};
 use consentry_collector::config::{Settings, Transport};
@@ -78,6 +79,7 @@ pub fn settings(dir: &Path) -> Settings {
     let keys = ApiKeys::new(vec!["demo=pk_demo".parse().unwrap()]).unwrap();
     let mut settings = Settings::new("127.0.0.1:0".parse().unwrap(), dir.to_owned(), keys);
     settings.transport = Transport::PlainHttp;
+    settings.store = Some(store::location(dir));
     settings.ingest_origins = OriginPolicy::new(vec![Origin::parse(SHOP).unwrap()], false);
     settings.admin_origins = OriginPolicy::new(vec![Origin::parse(INSPECTOR).unwrap()], false);
     settings.admin_token = Some(AdminToken::new(ADMIN_TOKEN).unwrap());

@@ -4,8 +4,8 @@
 
 use super::{Error, Result, Row, Value};
 use bytes::BytesMut;
-use rustls::pki_types::pem::PemObject;
 use postgres::types::{IsNull, ToSql, Type};
+use rustls::pki_types::pem::PemObject;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
@@ -64,9 +64,11 @@ impl PostgresTarget {
             }
         }
         if config.get_ssl_mode() == postgres::config::SslMode::Require && root_cert.is_none() {
-            return Err("--store: sslmode=require needs sslrootcert=FILE (the CA certificate that \
+            return Err(
+                "--store: sslmode=require needs sslrootcert=FILE (the CA certificate that \
                         signed the server's, PEM) to verify the server"
-                .to_owned());
+                    .to_owned(),
+            );
         }
         Ok(PostgresTarget {
             url_without_password: without_password(url),
@@ -133,7 +135,9 @@ pub(super) struct PostgresConnection {
 impl PostgresConnection {
     pub(super) fn connect(target: &PostgresTarget) -> Result<PostgresConnection> {
         let client = match &target.root_cert {
-            Some(root_cert) if target.config.get_ssl_mode() != postgres::config::SslMode::Disable => {
+            Some(root_cert)
+                if target.config.get_ssl_mode() != postgres::config::SslMode::Disable =>
+            {
                 let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls_config(root_cert)?);
                 target.config.connect(tls)
             }
@@ -197,7 +201,9 @@ impl PostgresConnection {
     }
 
     pub(super) fn begin_write(&self) -> Result<()> {
-        self.batch(&format!("BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})"))
+        self.batch(&format!(
+            "BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})"
+        ))
     }
 }
 
@@ -287,7 +293,9 @@ fn read_row(row: &postgres::Row) -> Result<Row<'static>> {
 
 fn read_value(row: &postgres::Row, i: usize, ty: &Type) -> Result<Value> {
     let value = match *ty {
-        Type::INT8 => row.try_get::<_, Option<i64>>(i).map(|v| v.map(Value::Integer)),
+        Type::INT8 => row
+            .try_get::<_, Option<i64>>(i)
+            .map(|v| v.map(Value::Integer)),
         Type::INT4 => row
             .try_get::<_, Option<i32>>(i)
             .map(|v| v.map(|n| Value::Integer(n.into()))),
@@ -298,9 +306,13 @@ fn read_value(row: &postgres::Row, i: usize, ty: &Type) -> Result<Value> {
             .try_get::<_, Option<bool>>(i)
             .map(|v| v.map(|b| Value::Integer(b.into()))),
         Type::FLOAT8 => row.try_get::<_, Option<f64>>(i).map(|v| v.map(Value::Real)),
-        Type::BYTEA => row.try_get::<_, Option<Vec<u8>>>(i).map(|v| v.map(Value::Blob)),
+        Type::BYTEA => row
+            .try_get::<_, Option<Vec<u8>>>(i)
+            .map(|v| v.map(Value::Blob)),
         Type::VOID => return Ok(Value::Null),
-        _ => row.try_get::<_, Option<String>>(i).map(|v| v.map(Value::Text)),
+        _ => row
+            .try_get::<_, Option<String>>(i)
+            .map(|v| v.map(Value::Text)),
     }
     .map_err(|e| Error::Database(format!("postgres: column {i} ({ty}): {e}")))?;
     Ok(value.unwrap_or(Value::Null))
@@ -313,7 +325,10 @@ mod tests {
     #[test]
     fn placeholders_are_numbered_for_postgres() {
         assert_eq!(placeholders("a = ?1 AND b = ?12"), "a = $1 AND b = $12");
-        assert_eq!(placeholders("IN (?, ?) AND s > ?"), "IN ($1, $2) AND s > $3");
+        assert_eq!(
+            placeholders("IN (?, ?) AND s > ?"),
+            "IN ($1, $2) AND s > $3"
+        );
         assert_eq!(placeholders("x = '?' AND y = ?2"), "x = '?' AND y = $2");
     }
 
