@@ -516,7 +516,8 @@ pub fn store_location(store: &str, from_env: Option<&str>) -> Result<Location, S
             );
         }
         let password = std::env::var("PGPASSWORD").ok();
-        return PostgresTarget::parse(store, password.as_deref()).map(Location::Postgres);
+        return PostgresTarget::parse(store, password.as_deref())
+            .map(|target| Location::Postgres(Box::new(target)));
     }
     Err(format!(
         "--store {store:?}: give sqlite:PATH or a postgres:// URL"

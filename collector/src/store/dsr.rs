@@ -454,7 +454,7 @@ fn next_request(conn: &Connection) -> Result<Option<(String, String)>, StoreErro
     }
 }
 
-/// The next request to work on (see [`next_request`]); a pending one becomes `in_progress`
+/// The next request to work on (see `next_request`); a pending one becomes `in_progress`
 /// (with its callbacks). `None` when there is none.
 pub fn claim(
     conn: &Connection,

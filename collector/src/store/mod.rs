@@ -123,7 +123,7 @@ pub enum Location {
     /// One SQLite file.
     Sqlite(PathBuf),
     /// A PostgreSQL database, which several collector instances may share.
-    Postgres(sql::PostgresTarget),
+    Postgres(Box<sql::PostgresTarget>),
 }
 
 impl Location {

@@ -314,7 +314,8 @@ pub struct Rows {
 }
 
 impl Rows {
-    /// The next row, if any.
+    /// The next row, if any (a fallible cursor, as rusqlite's, not an iterator).
+    #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Result<Option<&Row<'static>>> {
         self.current = self.rows.next();
         Ok(self.current.as_ref())
@@ -323,7 +324,7 @@ impl Rows {
 
 enum Backend {
     Sqlite(rusqlite::Connection),
-    Postgres(postgres::PostgresConnection),
+    Postgres(Box<postgres::PostgresConnection>),
 }
 
 /// A connection to either database.
@@ -348,7 +349,7 @@ impl Connection {
     /// Connects to PostgreSQL. Blocks: call it off the async runtime.
     pub fn postgres(target: &PostgresTarget) -> Result<Connection> {
         Ok(Connection {
-            backend: Backend::Postgres(postgres::PostgresConnection::connect(target)?),
+            backend: Backend::Postgres(Box::new(postgres::PostgresConnection::connect(target)?)),
         })
     }
 
@@ -427,7 +428,7 @@ impl Connection {
                     .map_err(sqlite::error)?;
                 conn.close().map_err(|(_, e)| sqlite::error(e))
             }
-            Backend::Postgres(conn) => conn.close(),
+            Backend::Postgres(conn) => (*conn).close(),
         }
     }
 
