@@ -112,7 +112,7 @@ EOF
     seen=0
     if [ -f "$dir/log" ]; then seen=$(wc -l <"$dir/log"); fi
     if as_owner "$bin/pg_ctl" -w -t 60 -D "$dir/data" -l "$dir/log" \
-      -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=on -c synchronous_commit=on -c max_connections=200" \
+      -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=on -c synchronous_commit=on -c max_connections=200 -c autovacuum=off" \
       start >&2; then
       started=1
       break

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `npm test`: everything, on a fresh machine too. Installs what is missing, then runs lints,
 # native tests (core, shell, collector), the collector's tests again on a throwaway PostgreSQL
-# (scripts/postgres.sh; it runs until the script exits, failures included, and later steps see it
-# as CONSENTRY_TEST_POSTGRES), browser tests of the wasm boundary (wasm-bindgen-test in headless
+# (scripts/postgres.sh; stopped when that step ends, failures included), browser tests of the
+# wasm boundary (wasm-bindgen-test in headless
 # Chromium), the package build with its size ceiling, the TypeScript check, and the Playwright
 # suites (the SDK in a page, the demo end to end over TLS, and `npm start` itself).
 set -euo pipefail
@@ -35,7 +35,10 @@ pg_dir=$(mktemp -d "${TMPDIR:-/tmp}/consentry-pg.XXXXXX")
 trap 'bash "$pg_script" stop "$pg_dir" || true' EXIT
 pg_url=$(bash "$pg_script" start "$pg_dir")
 CONSENTRY_TEST_POSTGRES="$pg_url" cargo test -p consentry-collector --locked
-export CONSENTRY_TEST_POSTGRES="$pg_url"
+# Stopped as soon as it is done: nothing later uses it, and the browser suites' timing should not
+# share the two cores with it.
+bash "$pg_script" stop "$pg_dir"
+trap - EXIT
 
 step "the JavaScript shell's pure parts (node:test)"
 npm run test:js
