@@ -165,27 +165,34 @@ impl PostgresConnection {
         Ok(statement)
     }
 
-    pub(super) fn execute(&self, sql: &str, values: &[Value]) -> Result<usize> {
+    /// Runs `call` with the cached statement of `sql` and `values` bound to it.
+    fn with_statement<T>(
+        &self,
+        sql: &str,
+        values: &[Value],
+        call: impl FnOnce(
+            &mut postgres::Client,
+            &postgres::Statement,
+            &[&(dyn ToSql + Sync)],
+        ) -> std::result::Result<T, postgres::Error>,
+    ) -> Result<T> {
         let statement = self.statement(sql)?;
         let bound: Vec<Bound<'_>> = values.iter().map(Bound).collect();
         let params: Vec<&(dyn ToSql + Sync)> = bound.iter().map(|b| b as _).collect();
-        let changed = self
-            .client
-            .borrow_mut()
-            .execute(&statement, &params)
-            .map_err(|e| error(&e))?;
+        call(&mut self.client.borrow_mut(), &statement, &params).map_err(|e| error(&e))
+    }
+
+    pub(super) fn execute(&self, sql: &str, values: &[Value]) -> Result<usize> {
+        let changed = self.with_statement(sql, values, |client, statement, params| {
+            client.execute(statement, params)
+        })?;
         usize::try_from(changed).map_err(|_| Error::Database("row count overflow".to_owned()))
     }
 
     pub(super) fn query(&self, sql: &str, values: &[Value]) -> Result<Vec<Row<'static>>> {
-        let statement = self.statement(sql)?;
-        let bound: Vec<Bound<'_>> = values.iter().map(Bound).collect();
-        let params: Vec<&(dyn ToSql + Sync)> = bound.iter().map(|b| b as _).collect();
-        let rows = self
-            .client
-            .borrow_mut()
-            .query(&statement, &params)
-            .map_err(|e| error(&e))?;
+        let rows = self.with_statement(sql, values, |client, statement, params| {
+            client.query(statement, params)
+        })?;
         rows.iter().map(read_row).collect()
     }
 
